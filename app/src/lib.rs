@@ -1,0 +1,76 @@
+//! Duecall's application crate: the types that cross the wire, the Leptos components, and the
+//! server functions. Compiled twice: with `ssr` into the server, with `hydrate` into the
+//! browser's WASM. Server-only modules (database, services, sessions) are behind `ssr`.
+
+pub mod accounts;
+pub mod error;
+pub mod pages;
+pub mod shell;
+
+#[cfg(feature = "ssr")]
+pub mod db;
+#[cfg(feature = "ssr")]
+pub mod server;
+#[cfg(feature = "ssr")]
+pub mod state;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{ParentRoute, Route, Router, Routes};
+use leptos_router::{path, SsrMode};
+
+use accounts::pages::{SignInPage, SignUpPage};
+use pages::{Dashboard, NotFound, Placeholder, SettingsPage};
+use shell::layout::AppLayout;
+
+/// The HTML document around the app, rendered on the server only.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let theme = shell::theme::current_theme();
+    view! {
+        <!DOCTYPE html>
+        <html lang="en" data-theme=theme.as_str()>
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="color-scheme" content="light dark" />
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    // Every page renders completely before it is sent, so it reads the same without JavaScript
+    // and redirects (signed out) and status codes (not found) are real HTTP responses.
+    view! {
+        <Stylesheet id="leptos" href="/pkg/duecall.css" />
+        <Title formatter=|page: String| {
+            if page.is_empty() { "Duecall".to_owned() } else { format!("{page} · Duecall") }
+        } />
+        <Router>
+            <Routes fallback=NotFound>
+                <Route path=path!("/sign-in") view=SignInPage ssr=SsrMode::Async />
+                <Route path=path!("/sign-up") view=SignUpPage ssr=SsrMode::Async />
+                <ParentRoute path=path!("") view=AppLayout ssr=SsrMode::Async>
+                    <Route path=path!("") view=Dashboard ssr=SsrMode::Async />
+                    <Route path=path!("customers") view=|| view! { <Placeholder page=pages::Page::Customers /> } ssr=SsrMode::Async />
+                    <Route path=path!("invoices") view=|| view! { <Placeholder page=pages::Page::Invoices /> } ssr=SsrMode::Async />
+                    <Route path=path!("reminders") view=|| view! { <Placeholder page=pages::Page::Reminders /> } ssr=SsrMode::Async />
+                    <Route path=path!("calls") view=|| view! { <Placeholder page=pages::Page::Calls /> } ssr=SsrMode::Async />
+                    <Route path=path!("analytics") view=|| view! { <Placeholder page=pages::Page::Analytics /> } ssr=SsrMode::Async />
+                    <Route path=path!("assistant") view=|| view! { <Placeholder page=pages::Page::Assistant /> } ssr=SsrMode::Async />
+                    <Route path=path!("integrations") view=|| view! { <Placeholder page=pages::Page::Integrations /> } ssr=SsrMode::Async />
+                    <Route path=path!("settings") view=SettingsPage ssr=SsrMode::Async />
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}

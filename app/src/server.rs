@@ -1,0 +1,89 @@
+//! Glue shared by every server function: the request's state, session and member, and the
+//! mapping of an [`AppError`] to the HTTP status of the server function's response.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::ConnectInfo;
+use tower_sessions::Session;
+
+use crate::accounts::service::Member;
+use crate::accounts::session;
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// The state and session of the current request.
+pub async fn request() -> Result<(AppState, Session), AppError> {
+    let state = AppState::from_context()?;
+    let session = leptos_axum::extract::<Session>()
+        .await
+        .map_err(|err| AppError::internal("session layer missing", err))?;
+    Ok((state, session))
+}
+
+/// The state and the signed-in member; `Unauthorized` when nobody is signed in.
+pub async fn member() -> Result<(AppState, Member), AppError> {
+    let (state, session) = request().await?;
+    let member = session::require_member(&state.db, &session).await?;
+    Ok((state, member))
+}
+
+/// The client's address, when the server was started with connection info.
+pub fn client_ip() -> Option<IpAddr> {
+    let parts = leptos::prelude::use_context::<http::request::Parts>()?;
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip())
+}
+
+/// Gives a server function's error response the status its error deserves (the framework
+/// would answer 500 for everything).
+///
+/// A plain form post from a browser without JavaScript is left alone: the framework answers
+/// it with a redirect back to the form, carrying the error, and a 4xx would break that.
+pub fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
+    if let Err(err) = &result {
+        let from_html_form = leptos::prelude::use_context::<http::request::Parts>().is_some_and(|parts| {
+            parts
+                .headers
+                .get(http::header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|accept| accept.contains("text/html"))
+        });
+        if !from_html_form {
+            if let Some(options) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+                options.set_status(err.http_status());
+            }
+        }
+    }
+    result
+}
+
+/// A same-site path to return to after signing in; anything else becomes the dashboard.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.starts_with("/\\")
+                && !path.chars().any(char::is_control) =>
+        {
+            path.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_only_stays_on_site() {
+        assert_eq!(safe_next(Some("/invoices?status=overdue")), "/invoices?status=overdue");
+        assert_eq!(safe_next(Some("https://evil.example")), "/");
+        assert_eq!(safe_next(Some("//evil.example")), "/");
+        assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+}

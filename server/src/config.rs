@@ -1,0 +1,255 @@
+//! Typed configuration, read once at start-up from the environment (and an optional `.env`).
+//!
+//! Every field names its variable; a bad value stops start-up with a message naming the
+//! variable. This is the only module that reads the environment.
+
+use std::fmt::Display;
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use secrecy::{ExposeSecret, SecretString};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `DUECALL_ADDR`: where the HTTP server listens. Default `127.0.0.1:3000`.
+    pub addr: SocketAddr,
+    /// `DUECALL_PUBLIC_URL`: the address people use to reach Duecall, used for links and to
+    /// decide whether cookies are `Secure`. Default `http://<DUECALL_ADDR>`.
+    pub public_url: String,
+    /// `DATABASE_URL`: `sqlite://path/file.db` (default `sqlite://data/duecall.db`) or
+    /// `postgres://user:password@host/db`. May contain a password, so it is secret.
+    pub database_url: SecretString,
+    /// `DATABASE_MAX_CONNECTIONS`: pool size. Default 10.
+    pub database_max_connections: u32,
+    /// `DUECALL_SITE_ROOT` (or cargo-leptos's `LEPTOS_SITE_ROOT`): the built site (WASM, CSS,
+    /// static files). Default `target/site`.
+    pub site_root: PathBuf,
+    /// `DUECALL_LOG`: a tracing filter such as `info` or `duecall=debug,sqlx=warn`. Default `info`.
+    pub log_filter: String,
+    /// `DUECALL_LOG_FORMAT`: `pretty` (default) or `json` for log shippers.
+    pub log_format: LogFormat,
+    /// `DUECALL_DEMO`: load the demo organization at start-up if it is missing. Default false.
+    pub demo: bool,
+    /// `DUECALL_SIGN_IN_PER_MINUTE`: sign-in attempts allowed per email per minute. Default 5.
+    pub sign_in_per_minute: NonZeroU32,
+    /// `DUECALL_SESSION_DAYS`: days of inactivity before a session expires. Default 14.
+    pub session_days: u32,
+    /// `DUECALL_MAX_BODY_BYTES`: the largest request body accepted. Default 65536.
+    pub max_body_bytes: usize,
+    /// `LEPTOS_ENV`: `DEV` under `cargo leptos watch` (enables live reload); otherwise `PROD`.
+    pub dev_mode: bool,
+    /// `LEPTOS_RELOAD_PORT`: the live-reload port under `cargo leptos watch`. Default 3001.
+    pub reload_port: u32,
+}
+
+/// A variable that is set but cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {message}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+impl Config {
+    /// Reads the process environment, after loading `.env` if there is one.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        match dotenvy::dotenv() {
+            Ok(_) => {}
+            Err(err) if err.not_found() => {}
+            Err(err) => {
+                return Err(ConfigError {
+                    var: ".env",
+                    message: format!("could not be read: {err}"),
+                })
+            }
+        }
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Builds the configuration from any variable source (tests pass a map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let var = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+
+        let addr: SocketAddr = parse(&var, "DUECALL_ADDR", "a host:port like 127.0.0.1:3000")?
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000)));
+        let public_url = match var("DUECALL_PUBLIC_URL") {
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+                url.trim_end_matches('/').to_owned()
+            }
+            Some(url) => {
+                return Err(ConfigError {
+                    var: "DUECALL_PUBLIC_URL",
+                    message: format!("expected an http:// or https:// URL, got {url:?}"),
+                })
+            }
+            None => format!("http://{addr}"),
+        };
+        let database_url = var("DATABASE_URL").unwrap_or_else(|| "sqlite://data/duecall.db".into());
+        if app::db::Dialect::from_url(&database_url).is_none() {
+            return Err(ConfigError {
+                var: "DATABASE_URL",
+                message: "must start with sqlite: or postgres: (the value is not shown; it may contain a password)".into(),
+            });
+        }
+        let database_max_connections = parse(&var, "DATABASE_MAX_CONNECTIONS", "a whole number from 1 to 1000")?
+            .unwrap_or(10);
+        if !(1..=1000).contains(&database_max_connections) {
+            return Err(ConfigError {
+                var: "DATABASE_MAX_CONNECTIONS",
+                message: "expected a whole number from 1 to 1000".into(),
+            });
+        }
+        let site_root = var("DUECALL_SITE_ROOT")
+            .or_else(|| var("LEPTOS_SITE_ROOT"))
+            .unwrap_or_else(|| "target/site".into())
+            .into();
+        let log_filter = var("DUECALL_LOG").unwrap_or_else(|| "info".into());
+        tracing_subscriber::EnvFilter::try_new(&log_filter).map_err(|err| ConfigError {
+            var: "DUECALL_LOG",
+            message: format!("not a valid log filter: {err}"),
+        })?;
+        let log_format = match var("DUECALL_LOG_FORMAT").as_deref() {
+            None | Some("pretty") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(ConfigError {
+                    var: "DUECALL_LOG_FORMAT",
+                    message: format!("expected pretty or json, got {other:?}"),
+                })
+            }
+        };
+        let demo = parse_bool(&var, "DUECALL_DEMO")?.unwrap_or(false);
+        let sign_in_per_minute = parse(&var, "DUECALL_SIGN_IN_PER_MINUTE", "a whole number of at least 1")?
+            .unwrap_or(NonZeroU32::new(5).expect("5 is not zero"));
+        let session_days = parse(&var, "DUECALL_SESSION_DAYS", "a whole number of days")?.unwrap_or(14);
+        if !(1..=365).contains(&session_days) {
+            return Err(ConfigError {
+                var: "DUECALL_SESSION_DAYS",
+                message: "expected 1 to 365 days".into(),
+            });
+        }
+        let max_body_bytes = parse(&var, "DUECALL_MAX_BODY_BYTES", "a number of bytes")?.unwrap_or(64 * 1024);
+        let dev_mode = var("LEPTOS_ENV").is_some_and(|env| env.eq_ignore_ascii_case("dev"));
+        let reload_port = parse(&var, "LEPTOS_RELOAD_PORT", "a port number")?.unwrap_or(3001);
+
+        Ok(Self {
+            addr,
+            public_url,
+            database_url: SecretString::from(database_url),
+            database_max_connections,
+            site_root,
+            log_filter,
+            log_format,
+            demo,
+            sign_in_per_minute,
+            session_days,
+            max_body_bytes,
+            dev_mode,
+            reload_port,
+        })
+    }
+
+    /// Whether Duecall is served over https (cookies then get `Secure`).
+    pub fn https(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+
+    /// The database URL, for connecting only.
+    pub fn database_url(&self) -> &str {
+        self.database_url.expose_secret()
+    }
+}
+
+fn parse<T: FromStr>(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    expected: &str,
+) -> Result<Option<T>, ConfigError>
+where
+    T::Err: Display,
+{
+    var(name)
+        .map(|raw| {
+            raw.parse::<T>().map_err(|err| ConfigError {
+                var: name,
+                message: format!("expected {expected}, got {raw:?} ({err})"),
+            })
+        })
+        .transpose()
+}
+
+fn parse_bool(var: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result<Option<bool>, ConfigError> {
+    var(name)
+        .map(|raw| match raw.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(true),
+            "0" | "false" | "no" | "off" => Ok(false),
+            _ => Err(ConfigError {
+                var: name,
+                message: format!("expected true or false, got {raw:?}"),
+            }),
+        })
+        .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_run_on_an_embedded_database() {
+        let config = config(&[]).unwrap();
+        assert_eq!(config.addr.to_string(), "127.0.0.1:3000");
+        assert_eq!(config.database_url(), "sqlite://data/duecall.db");
+        assert_eq!(config.public_url, "http://127.0.0.1:3000");
+        assert!(!config.https());
+        assert_eq!(config.log_format, LogFormat::Pretty);
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (name, value) in [
+            ("DUECALL_ADDR", "localhost"),
+            ("DATABASE_URL", "mysql://root@localhost/db"),
+            ("DATABASE_MAX_CONNECTIONS", "0"),
+            ("DUECALL_LOG_FORMAT", "xml"),
+            ("DUECALL_DEMO", "maybe"),
+            ("DUECALL_PUBLIC_URL", "duecall.example.com"),
+            ("DUECALL_SIGN_IN_PER_MINUTE", "0"),
+            ("DUECALL_LOG", "[[["),
+        ] {
+            let err = config(&[(name, value)]).unwrap_err();
+            assert_eq!(err.var, name);
+            assert!(err.to_string().starts_with(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn database_passwords_stay_out_of_messages_and_debug_output() {
+        let err = config(&[("DATABASE_URL", "mysql://root:hunter2@db/x")]).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"));
+        let config = config(&[("DATABASE_URL", "postgres://app:hunter2@db/duecall")]).unwrap();
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn https_public_urls_make_cookies_secure() {
+        let config = config(&[("DUECALL_PUBLIC_URL", "https://duecall.example.com/")]).unwrap();
+        assert!(config.https());
+        assert_eq!(config.public_url, "https://duecall.example.com");
+    }
+}

@@ -1,0 +1,4 @@
+//! HTTP plumbing around the app: health probes and the security layers every response passes.
+
+pub mod health;
+pub mod security;

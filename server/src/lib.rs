@@ -1,0 +1,222 @@
+//! The Duecall server: builds the router, runs the HTTP server, and hosts the command-line
+//! entry points. `main.rs` only parses arguments and calls [`run`].
+
+pub mod config;
+pub mod demo;
+pub mod http;
+pub mod telemetry;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::extract::{MatchedPath, Request};
+use axum::routing::get;
+use axum::Router;
+use clap::{Parser, Subcommand};
+use leptos::config::{Env, LeptosOptions};
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{ExpiredDeletion, Expiry, SessionManagerLayer};
+
+use app::accounts::session::{DbSessionStore, COOKIE_NAME};
+use app::db::Db;
+use app::state::{AppState, SignInLimiter};
+use app::{shell, App};
+
+use crate::config::Config;
+use crate::http::security::{self, CspNonce, SecurityOptions};
+
+#[derive(Debug, Parser)]
+#[command(name = "duecall", version, about = "Duecall: overdue invoices, called for you.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum Command {
+    /// Migrate the database and run the web server (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Load the demo organization and its users (skipped if already present) and exit.
+    Demo,
+}
+
+/// Runs one command with a validated configuration.
+pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    let db = connect(&config).await?;
+    match command {
+        Command::Migrate => {
+            tracing::info!(backend = db.dialect().name(), "migrations applied");
+        }
+        Command::Demo => load_demo(&db).await?,
+        Command::Serve => serve(config, db).await?,
+    }
+    Ok(())
+}
+
+/// Connects to the configured database and applies pending migrations.
+pub async fn connect(config: &Config) -> anyhow::Result<Db> {
+    let db = Db::connect(config.database_url(), config.database_max_connections)
+        .await
+        .context("could not connect to the database (check DATABASE_URL)")?;
+    db.migrate().await.context("could not apply database migrations")?;
+    Ok(db)
+}
+
+async fn load_demo(db: &Db) -> anyhow::Result<()> {
+    let outcome = demo::load(db).await.map_err(|e| anyhow::anyhow!("could not load the demo organization: {e}"))?;
+    tracing::info!(?outcome, "demo organization");
+    Ok(())
+}
+
+/// The Leptos options for this build, independent of cargo-leptos's environment variables.
+pub fn leptos_options(config: &Config) -> LeptosOptions {
+    LeptosOptions::builder()
+        .output_name(option_env!("LEPTOS_OUTPUT_NAME").unwrap_or("duecall"))
+        .site_root(config.site_root.display().to_string())
+        .site_pkg_dir("pkg")
+        .env(if config.dev_mode { Env::DEV } else { Env::PROD })
+        .site_addr(config.addr)
+        .reload_port(config.reload_port)
+        .build()
+}
+
+/// The application state for `config` on `db`.
+pub fn state(config: &Config, db: Db) -> AppState {
+    AppState {
+        db,
+        leptos_options: leptos_options(config),
+        sign_in_limiter: Arc::new(SignInLimiter::new(config.sign_in_per_minute)),
+        secure_cookies: config.https(),
+    }
+}
+
+/// The whole HTTP application. Tests drive this same router.
+pub fn app(state: AppState, config: &Config) -> Router {
+    let routes = generate_route_list(App);
+    let sessions = SessionManagerLayer::new(DbSessionStore::new(state.db.clone()))
+        .with_name(COOKIE_NAME)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(state.secure_cookies)
+        .with_expiry(Expiry::OnInactivity(time::Duration::days(i64::from(config.session_days))));
+    let security_options = SecurityOptions {
+        hsts: config.https(),
+        dev_mode: config.dev_mode,
+    };
+    let options = state.leptos_options.clone();
+
+    Router::new()
+        .route("/healthz", get(http::health::healthz))
+        .route("/readyz", get(http::health::readyz))
+        .leptos_routes_with_context(&state, routes, provide_request_context, move || shell(options.clone()))
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(sessions)
+        .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
+        .layer(axum::middleware::from_fn(security::same_origin_writes))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            security::security_headers(security_options, req, next)
+        }))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Per-request context for pages and server functions: the CSP nonce chosen by the security
+/// middleware, so inline hydration scripts carry the nonce the header allows.
+fn provide_request_context() {
+    let nonce = use_context::<::http::request::Parts>().and_then(|parts| parts.extensions.get::<CspNonce>().cloned());
+    if let Some(nonce) = nonce {
+        provide_context(leptos::nonce::Nonce::from_value(nonce.0));
+    }
+}
+
+/// One span per request with the matched route (never the raw path with its ids or query).
+fn request_span(request: &Request) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str);
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!("request", method = %request.method(), route, request_id)
+}
+
+async fn serve(config: Config, db: Db) -> anyhow::Result<()> {
+    if config.demo {
+        load_demo(&db).await?;
+    }
+    let state = state(&config, db.clone());
+    let router = app(state, &config);
+
+    let store = DbSessionStore::new(db.clone());
+    let sweeper = tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            every.tick().await;
+            if let Err(err) = store.delete_expired().await {
+                tracing::warn!(error = %err, "could not delete expired sessions");
+            }
+        }
+    });
+
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .with_context(|| format!("could not listen on {} (DUECALL_ADDR)", config.addr))?;
+    tracing::info!(
+        url = %config.public_url,
+        backend = db.dialect().name(),
+        "Duecall is listening"
+    );
+    if config.demo {
+        tracing::info!(
+            "Sign in at {} with {} / {}",
+            config.public_url,
+            demo::DEMO_EMAIL,
+            demo::DEMO_PASSWORD
+        );
+    }
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the HTTP server failed")?;
+    sweeper.abort();
+    db.close().await;
+    tracing::info!("Duecall stopped");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM; in-flight requests then finish before the server exits.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
