@@ -17,7 +17,8 @@ CREATE TABLE organizations (
     -- IANA zone used to show dates and to evaluate calling hours.
     timezone         TEXT    NOT NULL DEFAULT 'UTC',
     default_currency TEXT    NOT NULL DEFAULT 'USD',
-    is_demo          BOOLEAN NOT NULL DEFAULT FALSE,
+    -- Flags are INTEGER 0/1: sqlx's Any driver cannot read SQLite BOOLEAN columns.
+    is_demo          INTEGER NOT NULL DEFAULT 0 CHECK (is_demo IN (0, 1)),
     created_at       BIGINT  NOT NULL
 );
 

@@ -115,7 +115,7 @@ pub async fn insert_org(
     .bind(name)
     .bind(timezone)
     .bind(currency)
-    .bind(is_demo)
+    .bind(i64::from(is_demo))
     .bind(now_millis())
     .fetch_one(&mut **tx)
     .await?;
@@ -228,7 +228,7 @@ pub async fn session_view(db: &Db, member: Member) -> Result<SessionView, AppErr
     .fetch_one(db.pool())
     .await?;
     let (name, timezone, default_currency, is_demo) =
-        sqlx::query_as::<_, (String, String, String, bool)>(
+        sqlx::query_as::<_, (String, String, String, i64)>(
             "SELECT name, timezone, default_currency, is_demo FROM organizations WHERE id = $1",
         )
         .bind(member.org_id)
@@ -255,7 +255,7 @@ pub async fn session_view(db: &Db, member: Member) -> Result<SessionView, AppErr
             name,
             timezone,
             default_currency,
-            is_demo,
+            is_demo: is_demo != 0,
             role: member.role,
         },
         orgs,

@@ -3,8 +3,9 @@
 //! Duecall runs on an embedded SQLite file by default and on PostgreSQL for teams that run
 //! several instances. Queries go through sqlx's `Any` driver with portable SQL: `$n`
 //! placeholders (both backends accept them), `ON CONFLICT … DO UPDATE`, `RETURNING`, and column
-//! types every backend shares: `BIGINT` ids, `TEXT`, `BOOLEAN`, and timestamps as `BIGINT`
-//! Unix milliseconds in UTC (see [`time`]). The few places where dialects differ ask
+//! types every backend shares: `BIGINT` ids, `TEXT`, flags as `INTEGER` 0/1 (the `Any` driver
+//! cannot read SQLite's `BOOLEAN`), and timestamps as `BIGINT` Unix milliseconds in UTC (see
+//! [`time`]). The few places where dialects differ ask
 //! [`Db::dialect`]. Each backend has its own migration folder because DDL is where they differ
 //! most (identity columns); `docs/ARCHITECTURE.md` explains the choice.
 
