@@ -48,6 +48,12 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    // Effects run only in the browser: mark the page as live (end-to-end tests wait for it).
+    Effect::new(|_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
     // Every page renders completely before it is sent, so it reads the same without JavaScript
     // and redirects (signed out) and status codes (not found) are real HTTP responses.
     view! {
