@@ -1,0 +1,162 @@
+//! The tenancy sweep: a member of organization A calls every server function and opens every
+//! page, aiming at organization B's data. Nothing of B may appear in any answer, and B's rows
+//! must be byte-for-byte the same afterwards.
+//!
+//! B is created first, so a query that lost its organization filter tends to find B's rows
+//! before A's, and the sweep notices.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{Client, TestApp, TestResponse};
+use http::StatusCode;
+
+/// Text that only organization B's data contains.
+const MARKER: &str = "zqbsecret";
+
+/// Everything of B's, read straight from the database.
+async fn snapshot_b(app: &TestApp, b: i64) -> Vec<Vec<String>> {
+    vec![
+        app.snapshot("SELECT id, name, timezone, default_currency, is_demo, created_at FROM organizations WHERE id = $1", b).await,
+        app.snapshot("SELECT org_id, user_id, role, created_at FROM memberships WHERE org_id = $1 ORDER BY user_id", b).await,
+        app.snapshot("SELECT id, org_id, actor_user_id, action, detail, created_at FROM audit_events WHERE org_id = $1 ORDER BY id", b).await,
+        app.snapshot(
+            "SELECT u.id, u.email, u.display_name, u.password_hash FROM users u \
+             JOIN memberships m ON m.user_id = u.id WHERE m.org_id = $1 ORDER BY u.id",
+            b,
+        )
+        .await,
+    ]
+}
+
+fn assert_no_leak(path: &str, res: &TestResponse) {
+    assert!(
+        !res.body.to_lowercase().contains(MARKER),
+        "{path} leaked organization B's data: {}",
+        res.body
+    );
+}
+
+struct Sweep {
+    covered: BTreeSet<String>,
+}
+
+impl Sweep {
+    async fn call(&mut self, client: &mut Client, path: &str, fields: &[(&str, &str)]) -> TestResponse {
+        self.covered.insert(path.to_owned());
+        let res = client.call(path, fields).await;
+        assert_no_leak(path, &res);
+        res
+    }
+}
+
+both_backends! {
+    async fn a_member_of_a_can_neither_see_nor_change_b(app: TestApp) {
+        // Organization B, first: an owner and a member, names carrying the marker.
+        let mut b_owner = app.signed_up("Zqbsecret Owner", "owner@zqbsecret.example", "Zqbsecret Holdings").await;
+        let b = b_owner.org_id().await;
+        let b_owner_id = b_owner.user_id().await;
+        app.signed_up("Zqbsecret Member", "member@zqbsecret.example", "Zqbsecret Member's own").await;
+        let res = b_owner.call("/api/orgs/add_member", &[("email", "member@zqbsecret.example"), ("role", "member")]).await;
+        assert_eq!(res.status, StatusCode::OK);
+        let mut b_member = app.signed_in("member@zqbsecret.example").await;
+        let b_member_id = b_member.user_id().await;
+        b_owner.call("/api/orgs/update", &[("name", "Zqbsecret Holdings"), ("timezone", "Asia/Tokyo")]).await;
+
+        // Organization A: one owner (the attacker) and one colleague.
+        let mut a = app.signed_up("Alice Attacker", "alice@a.example", "Alpha Trading").await;
+        let a_org = a.org_id().await;
+        let alice = a.user_id().await;
+        app.signed_up("Carl Colleague", "carl@a.example", "Carl's own").await;
+        a.call("/api/orgs/add_member", &[("email", "carl@a.example"), ("role", "member")]).await;
+        // The Zqbsecret member's own organization must not be confused with B either.
+        let _ = b_member.call("/api/orgs/switch", &[("org_id", &b.to_string())]).await;
+
+        let before = snapshot_b(&app, b).await;
+        let mut sweep = Sweep { covered: BTreeSet::new() };
+        let b_id = b.to_string();
+        let b_owner_s = b_owner_id.to_string();
+        let b_member_s = b_member_id.to_string();
+
+        // Reading: only A's data comes back.
+        let res = sweep.call(&mut a, "/api/accounts/session", &[]).await;
+        assert_eq!(res.json()["org"]["id"], a_org);
+        let orgs: Vec<i64> = res.json()["orgs"].as_array().unwrap().iter().map(|o| o["id"].as_i64().unwrap()).collect();
+        assert_eq!(orgs, vec![a_org]);
+        let res = sweep.call(&mut a, "/api/orgs/members", &[]).await;
+        let mut ids: Vec<i64> = res.json().as_array().unwrap().iter().map(|m| m["user_id"].as_i64().unwrap()).collect();
+        ids.sort_unstable();
+        assert_eq!(ids.len(), 2, "only Alice and Carl: {}", res.body);
+        assert!(ids.contains(&alice));
+
+        // Switching into B is refused and the session stays in A.
+        let res = sweep.call(&mut a, "/api/orgs/switch", &[("org_id", &b_id)]).await;
+        assert_eq!(res.status, StatusCode::NOT_FOUND);
+        assert_eq!(a.org_id().await, a_org);
+
+        // B's people cannot be managed from A.
+        for (path, fields) in [
+            ("/api/orgs/change_role", vec![("user_id", b_owner_s.as_str()), ("role", "viewer")]),
+            ("/api/orgs/change_role", vec![("user_id", b_member_s.as_str()), ("role", "owner")]),
+            ("/api/orgs/remove_member", vec![("user_id", b_owner_s.as_str())]),
+            ("/api/orgs/remove_member", vec![("user_id", b_member_s.as_str())]),
+        ] {
+            let res = sweep.call(&mut a, path, &fields).await;
+            assert_eq!(res.status, StatusCode::NOT_FOUND, "{path} {fields:?}: {}", res.body);
+        }
+
+        // A's last owner cannot step down, however many owners B has.
+        let res = sweep.call(&mut a, "/api/orgs/change_role", &[("user_id", &alice.to_string()), ("role", "admin")]).await;
+        assert_eq!(res.status, StatusCode::CONFLICT, "{}", res.body);
+
+        // Someone who belongs to both: changes in A leave their B membership alone.
+        let res = sweep.call(&mut a, "/api/orgs/add_member", &[("email", "member@zqbsecret.example"), ("role", "viewer")]).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        let res = sweep.call(&mut a, "/api/orgs/change_role", &[("user_id", &b_member_s), ("role", "admin")]).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        let res = sweep.call(&mut a, "/api/orgs/remove_member", &[("user_id", &b_member_s)]).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+
+        // Settings and new organizations touch A (or nothing else) only.
+        let res = sweep.call(&mut a, "/api/orgs/update", &[("name", "Alpha Trading Ltd"), ("timezone", "Europe/Paris")]).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        let res = sweep.call(&mut a, "/api/orgs/create", &[("name", "Alpha Two")]).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        let res = sweep.call(&mut a, "/api/orgs/switch", &[("org_id", &a_org.to_string())]).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        let res = sweep.call(&mut a, "/api/preferences/theme", &[("theme", "dark")]).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+
+        // Account endpoints aimed at B's people.
+        let mut visitor = app.client();
+        let res = sweep.call(&mut visitor, "/api/accounts/sign_in", &[("email", "owner@zqbsecret.example"), ("password", "guessing wrong")]).await;
+        assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+        let res = sweep
+            .call(
+                &mut visitor,
+                "/api/accounts/sign_up",
+                &[("display_name", "Mallory"), ("email", "owner@zqbsecret.example"), ("password", "takeover attempt"), ("org_name", "Mal")],
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+        // Every page, as A.
+        for page in ["/", "/customers", "/invoices", "/reminders", "/calls", "/analytics", "/assistant", "/integrations", "/settings"] {
+            let res = a.get(page).await;
+            assert_eq!(res.status, StatusCode::OK, "{page}");
+            assert_no_leak(page, &res);
+        }
+        let res = sweep.call(&mut a, "/api/accounts/sign_out", &[]).await;
+        assert_eq!(res.status, StatusCode::OK);
+
+        assert_eq!(snapshot_b(&app, b).await, before, "organization B's data changed");
+
+        // The sweep covers every server function there is: a new one must be added here.
+        let registered: BTreeSet<String> = leptos::server_fn::axum::server_fn_paths()
+            .map(|(path, _)| path.to_owned())
+            .collect();
+        let missing: Vec<_> = registered.difference(&sweep.covered).collect();
+        assert!(missing.is_empty(), "server functions not covered by the tenancy sweep: {missing:?}");
+    }
+}
