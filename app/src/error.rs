@@ -33,7 +33,11 @@ impl FieldErrors {
     }
 
     /// Records the error of a fallible parse under `field` and returns the parsed value, if any.
-    pub fn check<T, E: std::fmt::Display>(&mut self, field: &str, result: Result<T, E>) -> Option<T> {
+    pub fn check<T, E: std::fmt::Display>(
+        &mut self,
+        field: &str,
+        result: Result<T, E>,
+    ) -> Option<T> {
         match result {
             Ok(value) => Some(value),
             Err(err) => {
@@ -154,8 +158,19 @@ mod server {
             Self::Internal
         }
 
+        /// Headers that go with this error: `Retry-After` when rate limited.
+        pub fn add_headers(&self, headers: &mut http::HeaderMap) {
+            if let Self::RateLimited { retry_after_secs } = self {
+                headers.insert(
+                    http::header::RETRY_AFTER,
+                    http::HeaderValue::from(*retry_after_secs),
+                );
+            }
+        }
+
         pub fn http_status(&self) -> http::StatusCode {
-            http::StatusCode::from_u16(self.status()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR)
+            http::StatusCode::from_u16(self.status())
+                .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR)
         }
     }
 
@@ -179,11 +194,7 @@ mod server {
                 body["fields"] = serde_json::to_value(fields).unwrap_or_default();
             }
             let mut response = (status, axum::Json(body)).into_response();
-            if let Self::RateLimited { retry_after_secs } = self {
-                if let Ok(value) = http::HeaderValue::from_str(&retry_after_secs.to_string()) {
-                    response.headers_mut().insert(http::header::RETRY_AFTER, value);
-                }
-            }
+            self.add_headers(response.headers_mut());
             response
         }
     }

@@ -15,9 +15,9 @@ pub mod server;
 pub mod state;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
-use leptos_router::{path, SsrMode};
+use leptos_router::{SsrMode, path};
 
 use accounts::pages::{SignInPage, SignUpPage};
 use pages::{Dashboard, NotFound, Placeholder, SettingsPage};

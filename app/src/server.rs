@@ -36,29 +36,6 @@ pub fn client_ip() -> Option<IpAddr> {
         .map(|info| info.0.ip())
 }
 
-/// Gives a server function's error response the status its error deserves (the framework
-/// would answer 500 for everything).
-///
-/// A plain form post from a browser without JavaScript is left alone: the framework answers
-/// it with a redirect back to the form, carrying the error, and a 4xx would break that.
-pub fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
-    if let Err(err) = &result {
-        let from_html_form = leptos::prelude::use_context::<http::request::Parts>().is_some_and(|parts| {
-            parts
-                .headers
-                .get(http::header::ACCEPT)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|accept| accept.contains("text/html"))
-        });
-        if !from_html_form {
-            if let Some(options) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
-                options.set_status(err.http_status());
-            }
-        }
-    }
-    result
-}
-
 /// A same-site path to return to after signing in; anything else becomes the dashboard.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
@@ -80,7 +57,10 @@ mod tests {
 
     #[test]
     fn next_only_stays_on_site() {
-        assert_eq!(safe_next(Some("/invoices?status=overdue")), "/invoices?status=overdue");
+        assert_eq!(
+            safe_next(Some("/invoices?status=overdue")),
+            "/invoices?status=overdue"
+        );
         assert_eq!(safe_next(Some("https://evil.example")), "/");
         assert_eq!(safe_next(Some("//evil.example")), "/");
         assert_eq!(safe_next(Some("/\\evil.example")), "/");

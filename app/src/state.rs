@@ -31,8 +31,9 @@ impl FromRef<AppState> for LeptosOptions {
 impl AppState {
     /// The state inside a server function or component rendering on the server.
     pub fn from_context() -> Result<Self, AppError> {
-        leptos::prelude::use_context::<Self>()
-            .ok_or_else(|| AppError::internal("server state", "AppState missing from Leptos context"))
+        leptos::prelude::use_context::<Self>().ok_or_else(|| {
+            AppError::internal("server state", "AppState missing from Leptos context")
+        })
     }
 }
 

@@ -68,7 +68,7 @@ impl Config {
                 return Err(ConfigError {
                     var: ".env",
                     message: format!("could not be read: {err}"),
-                })
+                });
             }
         }
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -76,7 +76,11 @@ impl Config {
 
     /// Builds the configuration from any variable source (tests pass a map).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let var = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let var = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
 
         let addr: SocketAddr = parse(&var, "DUECALL_ADDR", "a host:port like 127.0.0.1:3000")?
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000)));
@@ -88,7 +92,7 @@ impl Config {
                 return Err(ConfigError {
                     var: "DUECALL_PUBLIC_URL",
                     message: format!("expected an http:// or https:// URL, got {url:?}"),
-                })
+                });
             }
             None => format!("http://{addr}"),
         };
@@ -99,8 +103,12 @@ impl Config {
                 message: "must start with sqlite: or postgres: (the value is not shown; it may contain a password)".into(),
             });
         }
-        let database_max_connections = parse(&var, "DATABASE_MAX_CONNECTIONS", "a whole number from 1 to 1000")?
-            .unwrap_or(10);
+        let database_max_connections = parse(
+            &var,
+            "DATABASE_MAX_CONNECTIONS",
+            "a whole number from 1 to 1000",
+        )?
+        .unwrap_or(10);
         if !(1..=1000).contains(&database_max_connections) {
             return Err(ConfigError {
                 var: "DATABASE_MAX_CONNECTIONS",
@@ -123,20 +131,26 @@ impl Config {
                 return Err(ConfigError {
                     var: "DUECALL_LOG_FORMAT",
                     message: format!("expected pretty or json, got {other:?}"),
-                })
+                });
             }
         };
         let demo = parse_bool(&var, "DUECALL_DEMO")?.unwrap_or(false);
-        let sign_in_per_minute = parse(&var, "DUECALL_SIGN_IN_PER_MINUTE", "a whole number of at least 1")?
-            .unwrap_or(NonZeroU32::new(5).expect("5 is not zero"));
-        let session_days = parse(&var, "DUECALL_SESSION_DAYS", "a whole number of days")?.unwrap_or(14);
+        let sign_in_per_minute = parse(
+            &var,
+            "DUECALL_SIGN_IN_PER_MINUTE",
+            "a whole number of at least 1",
+        )?
+        .unwrap_or(NonZeroU32::new(5).expect("5 is not zero"));
+        let session_days =
+            parse(&var, "DUECALL_SESSION_DAYS", "a whole number of days")?.unwrap_or(14);
         if !(1..=365).contains(&session_days) {
             return Err(ConfigError {
                 var: "DUECALL_SESSION_DAYS",
                 message: "expected 1 to 365 days".into(),
             });
         }
-        let max_body_bytes = parse(&var, "DUECALL_MAX_BODY_BYTES", "a number of bytes")?.unwrap_or(64 * 1024);
+        let max_body_bytes =
+            parse(&var, "DUECALL_MAX_BODY_BYTES", "a number of bytes")?.unwrap_or(64 * 1024);
         let dev_mode = var("LEPTOS_ENV").is_some_and(|env| env.eq_ignore_ascii_case("dev"));
         let reload_port = parse(&var, "LEPTOS_RELOAD_PORT", "a port number")?.unwrap_or(3001);
 
@@ -186,7 +200,10 @@ where
         .transpose()
 }
 
-fn parse_bool(var: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result<Option<bool>, ConfigError> {
+fn parse_bool(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+) -> Result<Option<bool>, ConfigError> {
     var(name)
         .map(|raw| match raw.to_ascii_lowercase().as_str() {
             "1" | "true" | "yes" | "on" => Ok(true),
@@ -206,7 +223,10 @@ mod tests {
     use super::*;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|name| map.get(name).cloned())
     }
 

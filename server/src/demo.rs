@@ -28,11 +28,14 @@ pub async fn load(db: &Db) -> Result<DemoOutcome, AppError> {
     let demo = Email::parse(DEMO_EMAIL).map_err(|e| AppError::internal("demo email", e))?;
     let password_hash = password::hash(DEMO_PASSWORD.to_owned()).await?;
     let mut tx = db.begin().await?;
-    let main_org = service::insert_org(&mut tx, "Northwind Supplies", "Europe/London", "GBP", true).await?;
-    let second_org = service::insert_org(&mut tx, "Harbor Goods", "America/New_York", "USD", true).await?;
+    let main_org =
+        service::insert_org(&mut tx, "Northwind Supplies", "Europe/London", "GBP", true).await?;
+    let second_org =
+        service::insert_org(&mut tx, "Harbor Goods", "America/New_York", "USD", true).await?;
     for (email, name, role) in PEOPLE {
         let email = Email::parse(email).map_err(|e| AppError::internal("demo email", e))?;
-        let Some(user_id) = service::insert_user(&mut tx, &email, name, &password_hash).await? else {
+        let Some(user_id) = service::insert_user(&mut tx, &email, name, &password_hash).await?
+        else {
             if email == demo {
                 // The demo is already loaded: undo the organizations created above.
                 tx.rollback().await?;

@@ -11,29 +11,33 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use axum::routing::get;
-use axum::Router;
 use clap::{Parser, Subcommand};
 use leptos::config::{Env, LeptosOptions};
 use leptos::prelude::*;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{LeptosRoutes, generate_route_list};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{ExpiredDeletion, Expiry, SessionManagerLayer};
 
-use app::accounts::session::{DbSessionStore, COOKIE_NAME};
+use app::accounts::session::{COOKIE_NAME, DbSessionStore};
 use app::db::Db;
 use app::state::{AppState, SignInLimiter};
-use app::{shell, App};
+use app::{App, shell};
 
 use crate::config::Config;
 use crate::http::security::{self, CspNonce, SecurityOptions};
 
 #[derive(Debug, Parser)]
-#[command(name = "duecall", version, about = "Duecall: overdue invoices, called for you.")]
+#[command(
+    name = "duecall",
+    version,
+    about = "Duecall: overdue invoices, called for you."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -67,12 +71,16 @@ pub async fn connect(config: &Config) -> anyhow::Result<Db> {
     let db = Db::connect(config.database_url(), config.database_max_connections)
         .await
         .context("could not connect to the database (check DATABASE_URL)")?;
-    db.migrate().await.context("could not apply database migrations")?;
+    db.migrate()
+        .await
+        .context("could not apply database migrations")?;
     Ok(db)
 }
 
 async fn load_demo(db: &Db) -> anyhow::Result<()> {
-    let outcome = demo::load(db).await.map_err(|e| anyhow::anyhow!("could not load the demo organization: {e}"))?;
+    let outcome = demo::load(db)
+        .await
+        .map_err(|e| anyhow::anyhow!("could not load the demo organization: {e}"))?;
     tracing::info!(?outcome, "demo organization");
     Ok(())
 }
@@ -107,7 +115,9 @@ pub fn app(state: AppState, config: &Config) -> Router {
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_secure(state.secure_cookies)
-        .with_expiry(Expiry::OnInactivity(time::Duration::days(i64::from(config.session_days))));
+        .with_expiry(Expiry::OnInactivity(time::Duration::days(i64::from(
+            config.session_days,
+        ))));
     let security_options = SecurityOptions {
         hsts: config.https(),
         dev_mode: config.dev_mode,
@@ -117,8 +127,13 @@ pub fn app(state: AppState, config: &Config) -> Router {
     Router::new()
         .route("/healthz", get(http::health::healthz))
         .route("/readyz", get(http::health::readyz))
-        .leptos_routes_with_context(&state, routes, provide_request_context, move || shell(options.clone()))
+        .leptos_routes_with_context(&state, routes, provide_request_context, move || {
+            shell(options.clone())
+        })
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn(
+            http::server_fn_status::server_fn_error_status,
+        ))
         .layer(sessions)
         .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
         .layer(axum::middleware::from_fn(security::same_origin_writes))
@@ -134,7 +149,8 @@ pub fn app(state: AppState, config: &Config) -> Router {
 /// Per-request context for pages and server functions: the CSP nonce chosen by the security
 /// middleware, so inline hydration scripts carry the nonce the header allows.
 fn provide_request_context() {
-    let nonce = use_context::<::http::request::Parts>().and_then(|parts| parts.extensions.get::<CspNonce>().cloned());
+    let nonce = use_context::<::http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<CspNonce>().cloned());
     if let Some(nonce) = nonce {
         provide_context(leptos::nonce::Nonce::from_value(nonce.0));
     }
@@ -188,10 +204,13 @@ async fn serve(config: Config, db: Db) -> anyhow::Result<()> {
             demo::DEMO_PASSWORD
         );
     }
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("the HTTP server failed")?;
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("the HTTP server failed")?;
     sweeper.abort();
     db.close().await;
     tracing::info!("Duecall stopped");

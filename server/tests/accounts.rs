@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{TestApp, PASSWORD};
+use common::{PASSWORD, TestApp};
 use http::StatusCode;
 
 both_backends! {

@@ -43,7 +43,12 @@ struct Sweep {
 }
 
 impl Sweep {
-    async fn call(&mut self, client: &mut Client, path: &str, fields: &[(&str, &str)]) -> TestResponse {
+    async fn call(
+        &mut self,
+        client: &mut Client,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> TestResponse {
         self.covered.insert(path.to_owned());
         let res = client.call(path, fields).await;
         assert_no_leak(path, &res);

@@ -184,7 +184,9 @@ mod tests {
 
     #[test]
     fn roles_are_ordered_by_power() {
-        assert!(Role::Owner > Role::Admin && Role::Admin > Role::Member && Role::Member > Role::Viewer);
+        assert!(
+            Role::Owner > Role::Admin && Role::Admin > Role::Member && Role::Member > Role::Viewer
+        );
         assert!(!Role::Viewer.can_write());
         assert!(Role::Member.can_write() && !Role::Member.can_administer());
         assert!(Role::Admin.can_administer());
@@ -196,8 +198,20 @@ mod tests {
 
     #[test]
     fn emails_are_normalized_and_checked() {
-        assert_eq!(Email::parse("  Ana@Example.COM ").unwrap().as_str(), "ana@example.com");
-        for bad in ["", "ana", "ana@", "@example.com", "ana@example", "a na@example.com", "ana@.com", "a@b@c.com"] {
+        assert_eq!(
+            Email::parse("  Ana@Example.COM ").unwrap().as_str(),
+            "ana@example.com"
+        );
+        for bad in [
+            "",
+            "ana",
+            "ana@",
+            "@example.com",
+            "ana@example",
+            "a na@example.com",
+            "ana@.com",
+            "a@b@c.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be rejected");
         }
         assert!(Email::parse(&format!("{}@example.com", "a".repeat(250))).is_err());
@@ -219,6 +233,9 @@ mod tests {
         assert!(parse_name("   ", "a name").is_err());
         assert!(parse_name(&"x".repeat(81), "a name").is_err());
         assert!(parse_name("a\u{0}b", "a name").is_err());
-        assert_eq!(parse_name("Robert'); DROP TABLE users;--", "a name").unwrap(), "Robert'); DROP TABLE users;--");
+        assert_eq!(
+            parse_name("Robert'); DROP TABLE users;--", "a name").unwrap(),
+            "Robert'); DROP TABLE users;--"
+        );
     }
 }

@@ -9,14 +9,14 @@ use leptos_router::components::Redirect;
 use leptos_router::hooks::use_query_map;
 
 use super::api::{
-    current_session, list_members, AddMember, ChangeRole, CreateOrg, RemoveMember, SignIn, SignUp,
-    UpdateOrg,
+    AddMember, ChangeRole, CreateOrg, RemoveMember, SignIn, SignUp, UpdateOrg, current_session,
+    list_members,
 };
 use super::model::{MemberView, Role, SessionView};
 use crate::error::AppError;
+use crate::shell::PageHeader;
 use crate::shell::layout::use_session;
 use crate::shell::theme::ThemeSwitcher;
-use crate::shell::PageHeader;
 
 /// The error a finished action returned, if any.
 fn action_error<S>(action: ServerAction<S>) -> Signal<Option<AppError>>
@@ -85,7 +85,10 @@ fn AuthCard(title: &'static str, children: Children) -> impl IntoView {
 pub fn SignInPage() -> impl IntoView {
     let action = ServerAction::<SignIn>::new();
     let error = action_error(action);
-    let next = use_query_map().get_untracked().get("next").unwrap_or_default();
+    let next = use_query_map()
+        .get_untracked()
+        .get("next")
+        .unwrap_or_default();
     view! {
         <Title text="Sign in" />
         <RedirectIfSignedIn />
@@ -114,7 +117,11 @@ pub fn SignInPage() -> impl IntoView {
 pub fn SignUpPage() -> impl IntoView {
     let action = ServerAction::<SignUp>::new();
     let error = action_error(action);
-    let banner = Signal::derive(move || error.get().filter(|e| !matches!(e, AppError::Validation(_))));
+    let banner = Signal::derive(move || {
+        error
+            .get()
+            .filter(|e| !matches!(e, AppError::Validation(_)))
+    });
     view! {
         <Title text="Create your account" />
         <RedirectIfSignedIn />
@@ -180,7 +187,13 @@ pub fn SettingsPage() -> impl IntoView {
     let remove = ServerAction::<RemoveMember>::new();
     let create = ServerAction::<CreateOrg>::new();
     let members = Resource::new_blocking(
-        move || (add.version().get(), change.version().get(), remove.version().get()),
+        move || {
+            (
+                add.version().get(),
+                change.version().get(),
+                remove.version().get(),
+            )
+        },
         |_| list_members(),
     );
     let admin = session.org.role.can_administer();
@@ -188,7 +201,11 @@ pub fn SettingsPage() -> impl IntoView {
     let add_error = action_error(add);
     let create_error = action_error(create);
     let member_error = Signal::derive(move || {
-        change.value().get().and_then(Result::err).or_else(|| remove.value().get().and_then(Result::err))
+        change
+            .value()
+            .get()
+            .and_then(Result::err)
+            .or_else(|| remove.value().get().and_then(Result::err))
     });
     let SessionView { org, .. } = session.clone();
     view! {

@@ -8,8 +8,8 @@ use chrono_tz::Tz;
 use tracing::instrument;
 
 use super::model::{
-    parse_name, validate_new_password, ActiveOrg, CurrentUser, Email, MemberView, OrgSummary,
-    Role, SessionView,
+    ActiveOrg, CurrentUser, Email, MemberView, OrgSummary, Role, SessionView, parse_name,
+    validate_new_password,
 };
 use super::password;
 use crate::db::time::{from_millis, now_millis};
@@ -59,7 +59,10 @@ pub async fn sign_up(db: &Db, input: SignUp) -> Result<Member, AppError> {
     let display_name = errors.check("display_name", parse_name(&input.display_name, "your name"));
     let email = errors.check("email", Email::parse(&input.email));
     errors.check("password", validate_new_password(&input.password));
-    let org_name = errors.check("org_name", parse_name(&input.org_name, "your business name"));
+    let org_name = errors.check(
+        "org_name",
+        parse_name(&input.org_name, "your business name"),
+    );
     errors.into_result()?;
     let (Some(display_name), Some(email), Some(org_name)) = (display_name, email, org_name) else {
         return Err(AppError::BadRequest);
@@ -69,10 +72,22 @@ pub async fn sign_up(db: &Db, input: SignUp) -> Result<Member, AppError> {
     let mut tx = db.begin().await?;
     let user_id = insert_user(&mut tx, &email, &display_name, &password_hash)
         .await?
-        .ok_or_else(|| AppError::invalid("email", "An account with this email already exists. Sign in instead."))?;
+        .ok_or_else(|| {
+            AppError::invalid(
+                "email",
+                "An account with this email already exists. Sign in instead.",
+            )
+        })?;
     let org_id = insert_org(&mut tx, &org_name, "UTC", "USD", false).await?;
     insert_membership(&mut tx, org_id, user_id, Role::Owner).await?;
-    audit(&mut tx, org_id, Some(user_id), "organization.created", &org_name).await?;
+    audit(
+        &mut tx,
+        org_id,
+        Some(user_id),
+        "organization.created",
+        &org_name,
+    )
+    .await?;
     tx.commit().await?;
     Ok(Member {
         user_id,
@@ -168,13 +183,18 @@ async fn audit(
 pub async fn authenticate(db: &Db, email: &str, password: &str) -> Result<i64, AppError> {
     // Malformed input cannot match an account, but still costs a hash so timing says nothing.
     let email = Email::parse(email).ok();
-    let password = password.chars().take(super::model::PASSWORD_MAX_CHARS + 1).collect::<String>();
+    let password = password
+        .chars()
+        .take(super::model::PASSWORD_MAX_CHARS + 1)
+        .collect::<String>();
     let row = match &email {
         Some(email) => {
-            sqlx::query_as::<_, (i64, String)>("SELECT id, password_hash FROM users WHERE email = $1")
-                .bind(email.as_str())
-                .fetch_optional(db.pool())
-                .await?
+            sqlx::query_as::<_, (i64, String)>(
+                "SELECT id, password_hash FROM users WHERE email = $1",
+            )
+            .bind(email.as_str())
+            .fetch_optional(db.pool())
+            .await?
         }
         None => None,
     };
@@ -242,7 +262,13 @@ pub async fn session_view(db: &Db, member: Member) -> Result<SessionView, AppErr
     .fetch_all(db.pool())
     .await?
     .into_iter()
-    .map(|(id, name, role)| Ok(OrgSummary { id, name, role: parse_role(&role)? }))
+    .map(|(id, name, role)| {
+        Ok(OrgSummary {
+            id,
+            name,
+            role: parse_role(&role)?,
+        })
+    })
     .collect::<Result<Vec<_>, AppError>>()?;
     Ok(SessionView {
         user: CurrentUser {
@@ -284,11 +310,19 @@ pub async fn switch_org(db: &Db, user_id: i64, org_id: i64) -> Result<Member, Ap
 /// A new organization owned by the user.
 #[instrument(skip_all)]
 pub async fn create_org(db: &Db, user_id: i64, name: &str) -> Result<Member, AppError> {
-    let name = parse_name(name, "the organization's name").map_err(|m| AppError::invalid("name", m))?;
+    let name =
+        parse_name(name, "the organization's name").map_err(|m| AppError::invalid("name", m))?;
     let mut tx = db.begin().await?;
     let org_id = insert_org(&mut tx, &name, "UTC", "USD", false).await?;
     insert_membership(&mut tx, org_id, user_id, Role::Owner).await?;
-    audit(&mut tx, org_id, Some(user_id), "organization.created", &name).await?;
+    audit(
+        &mut tx,
+        org_id,
+        Some(user_id),
+        "organization.created",
+        &name,
+    )
+    .await?;
     tx.commit().await?;
     Ok(Member {
         user_id,
@@ -299,7 +333,12 @@ pub async fn create_org(db: &Db, user_id: i64, name: &str) -> Result<Member, App
 
 /// Renames the organization and sets its time zone (admins and owners).
 #[instrument(skip_all, fields(org_id = member.org_id))]
-pub async fn update_org(db: &Db, member: Member, name: &str, timezone: &str) -> Result<(), AppError> {
+pub async fn update_org(
+    db: &Db,
+    member: Member,
+    name: &str,
+    timezone: &str,
+) -> Result<(), AppError> {
     member.require_admin()?;
     let mut errors = FieldErrors::new();
     let name = errors.check("name", parse_name(name, "the organization's name"));
@@ -325,7 +364,14 @@ pub async fn update_org(db: &Db, member: Member, name: &str, timezone: &str) -> 
     if updated != 1 {
         return Err(AppError::NotFound);
     }
-    audit(&mut tx, member.org_id, Some(member.user_id), "organization.updated", &name).await?;
+    audit(
+        &mut tx,
+        member.org_id,
+        Some(member.user_id),
+        "organization.updated",
+        &name,
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -350,7 +396,10 @@ pub async fn list_members(db: &Db, member: Member) -> Result<Vec<MemberView>, Ap
                 display_name,
                 email,
                 role: parse_role(&role)?,
-                joined_on: from_millis(joined).with_timezone(&timezone).format("%Y-%m-%d").to_string(),
+                joined_on: from_millis(joined)
+                    .with_timezone(&timezone)
+                    .format("%Y-%m-%d")
+                    .to_string(),
             })
         })
         .collect::<Result<Vec<_>, AppError>>()?;
@@ -384,9 +433,18 @@ pub async fn add_member(db: &Db, member: Member, email: &str, role: Role) -> Res
             )
         })?;
     if !insert_membership(&mut tx, member.org_id, user_id, role).await? {
-        return Err(AppError::Conflict("They are already a member of this organization.".into()));
+        return Err(AppError::Conflict(
+            "They are already a member of this organization.".into(),
+        ));
     }
-    audit(&mut tx, member.org_id, Some(member.user_id), "member.added", &format!("user {user_id} as {role}")).await?;
+    audit(
+        &mut tx,
+        member.org_id,
+        Some(member.user_id),
+        "member.added",
+        &format!("user {user_id} as {role}"),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -424,14 +482,24 @@ async fn owner_count(tx: &mut Tx<'_>, org_id: i64) -> Result<i64, AppError> {
 
 /// Changes a member's role; the organization always keeps an owner.
 #[instrument(skip_all, fields(org_id = member.org_id))]
-pub async fn change_role(db: &Db, member: Member, user_id: i64, role: Role) -> Result<(), AppError> {
+pub async fn change_role(
+    db: &Db,
+    member: Member,
+    user_id: i64,
+    role: Role,
+) -> Result<(), AppError> {
     member.require_admin()?;
     require_may_grant(member, role)?;
     let mut tx = db.begin().await?;
     let current = role_in_org(&mut tx, member.org_id, user_id).await?;
     require_may_grant(member, current)?;
-    if current == Role::Owner && role != Role::Owner && owner_count(&mut tx, member.org_id).await? <= 1 {
-        return Err(AppError::Conflict("An organization needs at least one owner. Make someone else an owner first.".into()));
+    if current == Role::Owner
+        && role != Role::Owner
+        && owner_count(&mut tx, member.org_id).await? <= 1
+    {
+        return Err(AppError::Conflict(
+            "An organization needs at least one owner. Make someone else an owner first.".into(),
+        ));
     }
     sqlx::query("UPDATE memberships SET role = $1 WHERE org_id = $2 AND user_id = $3")
         .bind(role.as_str())
@@ -439,7 +507,14 @@ pub async fn change_role(db: &Db, member: Member, user_id: i64, role: Role) -> R
         .bind(user_id)
         .execute(&mut *tx)
         .await?;
-    audit(&mut tx, member.org_id, Some(member.user_id), "member.role_changed", &format!("user {user_id}: {current} -> {role}")).await?;
+    audit(
+        &mut tx,
+        member.org_id,
+        Some(member.user_id),
+        "member.role_changed",
+        &format!("user {user_id}: {current} -> {role}"),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -452,14 +527,23 @@ pub async fn remove_member(db: &Db, member: Member, user_id: i64) -> Result<(), 
     let current = role_in_org(&mut tx, member.org_id, user_id).await?;
     require_may_grant(member, current)?;
     if current == Role::Owner && owner_count(&mut tx, member.org_id).await? <= 1 {
-        return Err(AppError::Conflict("An organization needs at least one owner. Make someone else an owner first.".into()));
+        return Err(AppError::Conflict(
+            "An organization needs at least one owner. Make someone else an owner first.".into(),
+        ));
     }
     sqlx::query("DELETE FROM memberships WHERE org_id = $1 AND user_id = $2")
         .bind(member.org_id)
         .bind(user_id)
         .execute(&mut *tx)
         .await?;
-    audit(&mut tx, member.org_id, Some(member.user_id), "member.removed", &format!("user {user_id}")).await?;
+    audit(
+        &mut tx,
+        member.org_id,
+        Some(member.user_id),
+        "member.removed",
+        &format!("user {user_id}"),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }

@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
+use tower_sessions::Session;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, ExpiredDeletion, SessionStore};
-use tower_sessions::Session;
 
 use super::service::{self, Member};
 use crate::db::Db;
@@ -40,7 +40,8 @@ impl SessionStore for DbSessionStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         // Ids are 128 random bits; a collision is astronomically unlikely but handled anyway.
         loop {
-            let data = serde_json::to_string(&record.data).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+            let data = serde_json::to_string(&record.data)
+                .map_err(|e| session_store::Error::Encode(e.to_string()))?;
             let inserted = sqlx::query(
                 "INSERT INTO sessions (id, data, expires_at) VALUES ($1, $2, $3) \
                  ON CONFLICT (id) DO NOTHING",
@@ -60,7 +61,8 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        let data = serde_json::to_string(&record.data).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+        let data = serde_json::to_string(&record.data)
+            .map_err(|e| session_store::Error::Encode(e.to_string()))?;
         sqlx::query(
             "INSERT INTO sessions (id, data, expires_at) VALUES ($1, $2, $3) \
              ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at",
@@ -160,5 +162,7 @@ pub async fn current_member(db: &Db, session: &Session) -> Result<Option<Member>
 
 /// Like [`current_member`], but signing in is required.
 pub async fn require_member(db: &Db, session: &Session) -> Result<Member, AppError> {
-    current_member(db, session).await?.ok_or(AppError::Unauthorized)
+    current_member(db, session)
+        .await?
+        .ok_or(AppError::Unauthorized)
 }

@@ -141,17 +141,17 @@ impl Db {
 /// Makes sure the SQLite file can be created: its directory exists and the URL asks for
 /// read-write-create mode.
 fn prepare_sqlite_url(url: &str) -> Result<String, DbError> {
-    let rest = url
-        .trim_start_matches("sqlite:")
-        .trim_start_matches("//");
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    if path != ":memory:" && !path.is_empty() {
-        if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|source| DbError::CreateDir {
-                path: parent.display().to_string(),
-                source,
-            })?;
-        }
+    if path != ":memory:"
+        && let Some(parent) = Path::new(path)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent).map_err(|source| DbError::CreateDir {
+            path: parent.display().to_string(),
+            source,
+        })?;
     }
     let mut url = url.to_owned();
     if !query.split('&').any(|kv| kv.starts_with("mode=")) {
@@ -167,9 +167,18 @@ mod tests {
 
     #[test]
     fn dialect_follows_the_url_scheme() {
-        assert_eq!(Dialect::from_url("sqlite://data/x.db"), Some(Dialect::Sqlite));
-        assert_eq!(Dialect::from_url("postgres://u@h/db"), Some(Dialect::Postgres));
-        assert_eq!(Dialect::from_url("postgresql://u@h/db"), Some(Dialect::Postgres));
+        assert_eq!(
+            Dialect::from_url("sqlite://data/x.db"),
+            Some(Dialect::Sqlite)
+        );
+        assert_eq!(
+            Dialect::from_url("postgres://u@h/db"),
+            Some(Dialect::Postgres)
+        );
+        assert_eq!(
+            Dialect::from_url("postgresql://u@h/db"),
+            Some(Dialect::Postgres)
+        );
         assert_eq!(Dialect::from_url("mysql://u@h/db"), None);
     }
 

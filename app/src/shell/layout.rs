@@ -2,11 +2,11 @@
 
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
-use leptos_router::components::{Outlet, Redirect, A};
+use leptos_router::components::{A, Outlet, Redirect};
 use leptos_router::hooks::use_location;
 
 use super::theme::ThemeSwitcher;
-use crate::accounts::api::{current_session, SignOut, SwitchOrg};
+use crate::accounts::api::{SignOut, SwitchOrg, current_session};
 use crate::accounts::model::SessionView;
 
 /// Navigation entries: path and label.
@@ -65,7 +65,9 @@ pub fn AppLayout() -> impl IntoView {
 fn urlencode(path: &str) -> String {
     path.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()

@@ -25,7 +25,10 @@ pub fn EmptyState(
 
 /// The page heading row.
 #[component]
-pub fn PageHeader(title: &'static str, #[prop(optional)] subtitle: Option<&'static str>) -> impl IntoView {
+pub fn PageHeader(
+    title: &'static str,
+    #[prop(optional)] subtitle: Option<&'static str>,
+) -> impl IntoView {
     view! {
         <header class="page-header">
             <h1>{title}</h1>

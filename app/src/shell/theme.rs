@@ -60,7 +60,10 @@ impl Theme {
     }
 
     fn cookie(self) -> String {
-        format!("{COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax", self.as_str())
+        format!(
+            "{COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax",
+            self.as_str()
+        )
     }
 }
 
@@ -110,9 +113,18 @@ pub async fn set_theme(theme: Theme) -> Result<(), AppError> {
         .map_err(|err| AppError::internal("theme cookie", err))?;
     response.append_header(http::header::SET_COOKIE, cookie);
     let back = use_context::<http::request::Parts>()
-        .and_then(|parts| parts.headers.get(http::header::REFERER)?.to_str().ok().map(str::to_owned))
+        .and_then(|parts| {
+            parts
+                .headers
+                .get(http::header::REFERER)?
+                .to_str()
+                .ok()
+                .map(str::to_owned)
+        })
         .and_then(|referer| {
-            let after_scheme = referer.split_once("://").map_or(referer.as_str(), |(_, rest)| rest);
+            let after_scheme = referer
+                .split_once("://")
+                .map_or(referer.as_str(), |(_, rest)| rest);
             after_scheme.find('/').map(|i| after_scheme[i..].to_owned())
         });
     leptos_axum::redirect(&crate::server::safe_next(back.as_deref()));
@@ -159,8 +171,14 @@ mod tests {
 
     #[test]
     fn reads_the_theme_cookie() {
-        assert_eq!(Theme::from_cookie_header("a=1; duecall_theme=dark; b=2"), Theme::Dark);
-        assert_eq!(Theme::from_cookie_header("duecall_theme=purple"), Theme::System);
+        assert_eq!(
+            Theme::from_cookie_header("a=1; duecall_theme=dark; b=2"),
+            Theme::Dark
+        );
+        assert_eq!(
+            Theme::from_cookie_header("duecall_theme=purple"),
+            Theme::System
+        );
         assert_eq!(Theme::from_cookie_header(""), Theme::System);
     }
 }

@@ -2,3 +2,4 @@
 
 pub mod health;
 pub mod security;
+pub mod server_fn_status;

@@ -3,7 +3,7 @@
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rand::RngCore;
@@ -32,7 +32,11 @@ pub fn content_security_policy(nonce: &str, dev_mode: bool) -> String {
 }
 
 /// Generates the request's nonce and sets the security headers on its response.
-pub async fn security_headers(options: SecurityOptions, mut request: Request, next: Next) -> Response {
+pub async fn security_headers(
+    options: SecurityOptions,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let mut bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut bytes);
     let nonce: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
@@ -43,7 +47,10 @@ pub async fn security_headers(options: SecurityOptions, mut request: Request, ne
     if let Ok(csp) = HeaderValue::from_str(&content_security_policy(&nonce, options.dev_mode)) {
         headers.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     // Same-origin requests keep the full referrer: no-JavaScript forms return to it.
     headers.insert(
@@ -54,7 +61,10 @@ pub async fn security_headers(options: SecurityOptions, mut request: Request, ne
         "permissions-policy",
         HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()"),
     );
-    headers.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
+    headers.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
     if options.hsts {
         headers.insert(
             header::STRICT_TRANSPORT_SECURITY,
@@ -68,7 +78,10 @@ pub async fn security_headers(options: SecurityOptions, mut request: Request, ne
 /// on top of `SameSite=Lax` session cookies). Requests without browser headers (webhooks,
 /// scripts) pass: they carry no session cookie by accident.
 pub async fn same_origin_writes(request: Request, next: Next) -> Response {
-    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
         return next.run(request).await;
     }
     let headers = request.headers();
@@ -77,7 +90,10 @@ pub async fn same_origin_writes(request: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|site| site == "cross-site");
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    let foreign_origin = match (headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()), host) {
+    let foreign_origin = match (
+        headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
+        host,
+    ) {
         (Some("null"), _) => true,
         (Some(origin), Some(host)) => origin
             .split_once("://")
@@ -86,7 +102,11 @@ pub async fn same_origin_writes(request: Request, next: Next) -> Response {
         _ => false,
     };
     if cross_site || foreign_origin {
-        return (StatusCode::FORBIDDEN, Body::from("Cross-site requests are not accepted.")).into_response();
+        return (
+            StatusCode::FORBIDDEN,
+            Body::from("Cross-site requests are not accepted."),
+        )
+            .into_response();
     }
     next.run(request).await
 }

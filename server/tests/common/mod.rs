@@ -9,9 +9,9 @@
 
 use std::collections::HashMap;
 
-use axum::body::Body;
 use axum::Router;
-use http::{header, Request, StatusCode};
+use axum::body::Body;
+use http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use sqlx::Connection;
 use tower::ServiceExt;
@@ -64,7 +64,10 @@ impl Drop for DbGuard {
             let (admin_url, name) = (admin_url.clone(), name.clone());
             // Drop runs inside the test's runtime; use a separate thread and runtime.
             let _ = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()?;
                 runtime.block_on(async {
                     let mut conn = sqlx::PgConnection::connect(&admin_url).await.ok()?;
                     sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
@@ -122,9 +125,13 @@ impl TestApp {
                     Ok(conn) => conn,
                     Err(err) => {
                         if std::env::var_os("CI").is_some() {
-                            panic!("PostgreSQL is required under CI but unreachable at {admin_url}: {err}");
+                            panic!(
+                                "PostgreSQL is required under CI but unreachable at {admin_url}: {err}"
+                            );
                         }
-                        eprintln!("SKIPPED: PostgreSQL unreachable at {admin_url} ({err}); set TEST_POSTGRES_URL");
+                        eprintln!(
+                            "SKIPPED: PostgreSQL unreachable at {admin_url} ({err}); set TEST_POSTGRES_URL"
+                        );
                         return None;
                     }
                 };
@@ -134,7 +141,10 @@ impl TestApp {
                     .await
                     .expect("create test database");
                 let (base, _) = admin_url.rsplit_once('/').expect("database URL has a path");
-                (format!("{base}/{name}"), DbGuard::Postgres { admin_url, name })
+                (
+                    format!("{base}/{name}"),
+                    DbGuard::Postgres { admin_url, name },
+                )
             }
         };
         let config = test_config(&url, extra);
@@ -167,7 +177,12 @@ impl TestApp {
         let res = client
             .call(
                 "/api/accounts/sign_up",
-                &[("display_name", name), ("email", email), ("password", PASSWORD), ("org_name", org)],
+                &[
+                    ("display_name", name),
+                    ("email", email),
+                    ("password", PASSWORD),
+                    ("org_name", org),
+                ],
             )
             .await;
         assert_eq!(res.status, StatusCode::OK, "sign up failed: {}", res.body);
@@ -178,7 +193,10 @@ impl TestApp {
     pub async fn signed_in(&self, email: &str) -> Client {
         let mut client = self.client();
         let res = client
-            .call("/api/accounts/sign_in", &[("email", email), ("password", PASSWORD)])
+            .call(
+                "/api/accounts/sign_in",
+                &[("email", email), ("password", PASSWORD)],
+            )
             .await;
         assert_eq!(res.status, StatusCode::OK, "sign in failed: {}", res.body);
         client
@@ -187,7 +205,11 @@ impl TestApp {
     /// Runs a query returning rows of text, for before/after snapshots.
     pub async fn snapshot(&self, sql: &'static str, org_id: i64) -> Vec<String> {
         use sqlx::Row;
-        let rows = sqlx::query(sql).bind(org_id).fetch_all(self.db.pool()).await.expect("snapshot query");
+        let rows = sqlx::query(sql)
+            .bind(org_id)
+            .fetch_all(self.db.pool())
+            .await
+            .expect("snapshot query");
         rows.iter()
             .map(|row| {
                 (0..row.len())
@@ -249,7 +271,9 @@ pub fn form(fields: &[(&str, &str)]) -> String {
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -263,9 +287,16 @@ impl Client {
                 .insert(header::COOKIE, cookie.parse().expect("cookie header"));
         }
         if !request.headers().contains_key(header::HOST) {
-            request.headers_mut().insert(header::HOST, "localhost".parse().expect("host"));
+            request
+                .headers_mut()
+                .insert(header::HOST, "localhost".parse().expect("host"));
         }
-        let response = self.router.clone().oneshot(request).await.expect("router is infallible");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("router is infallible");
         let status = response.status();
         let headers = response.headers().clone();
         for set in headers.get_all(header::SET_COOKIE) {
@@ -276,7 +307,12 @@ impl Client {
                 self.cookie = (!removed).then(|| pair.to_owned());
             }
         }
-        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
         TestResponse {
             status,
             headers,
@@ -285,7 +321,10 @@ impl Client {
     }
 
     pub async fn get(&mut self, path: &str) -> TestResponse {
-        let request = Request::get(path).header(header::ACCEPT, "text/html").body(Body::empty()).expect("request");
+        let request = Request::get(path)
+            .header(header::ACCEPT, "text/html")
+            .body(Body::empty())
+            .expect("request");
         self.send(request).await
     }
 
@@ -297,6 +336,7 @@ impl Client {
     pub async fn call_raw(&mut self, path: &str, body: String) -> TestResponse {
         let request = Request::post(path)
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::CONTENT_LENGTH, body.len())
             .header(header::ACCEPT, "application/json")
             .body(Body::from(body))
             .expect("request");
@@ -304,7 +344,12 @@ impl Client {
     }
 
     /// Posts a form the way a browser without JavaScript does.
-    pub async fn post_html_form(&mut self, path: &str, fields: &[(&str, &str)], referer: &str) -> TestResponse {
+    pub async fn post_html_form(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        referer: &str,
+    ) -> TestResponse {
         let request = Request::post(path)
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .header(header::ACCEPT, "text/html,application/xhtml+xml")
@@ -323,10 +368,14 @@ impl Client {
     }
 
     pub async fn org_id(&mut self) -> i64 {
-        self.session().await["org"]["id"].as_i64().expect("signed in")
+        self.session().await["org"]["id"]
+            .as_i64()
+            .expect("signed in")
     }
 
     pub async fn user_id(&mut self) -> i64 {
-        self.session().await["user"]["id"].as_i64().expect("signed in")
+        self.session().await["user"]["id"]
+            .as_i64()
+            .expect("signed in")
     }
 }
