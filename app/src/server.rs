@@ -27,13 +27,23 @@ pub async fn member() -> Result<(AppState, Member), AppError> {
     Ok((state, member))
 }
 
-/// The client's address, when the server was started with connection info.
+/// The client's address: from the trusted proxy's header when one is configured, otherwise
+/// the TCP peer (when the server was started with connection info).
 pub fn client_ip() -> Option<IpAddr> {
     let parts = leptos::prelude::use_context::<http::request::Parts>()?;
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0.ip())
+    let state = leptos::prelude::use_context::<AppState>()?;
+    match &state.client_ip_header {
+        Some(header) => ip_from_header(parts.headers.get(header)?.to_str().ok()?),
+        None => parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0.ip()),
+    }
+}
+
+/// The right-most address of a proxy header: the one the nearest (trusted) proxy added.
+fn ip_from_header(value: &str) -> Option<IpAddr> {
+    value.rsplit(',').next()?.trim().parse().ok()
 }
 
 /// A same-site path to return to after signing in; anything else becomes the dashboard.
@@ -53,7 +63,18 @@ pub fn safe_next(next: Option<&str>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::safe_next;
+    use super::{ip_from_header, safe_next};
+
+    #[test]
+    fn proxy_headers_yield_the_nearest_client_address() {
+        assert_eq!(ip_from_header("203.0.113.9"), "203.0.113.9".parse().ok());
+        assert_eq!(
+            ip_from_header("198.51.100.1, 203.0.113.9"),
+            "203.0.113.9".parse().ok()
+        );
+        assert_eq!(ip_from_header(" 2001:db8::1 "), "2001:db8::1".parse().ok());
+        assert_eq!(ip_from_header("unknown"), None);
+    }
 
     #[test]
     fn next_only_stays_on_site() {

@@ -20,6 +20,8 @@ pub struct AppState {
     pub sign_in_limiter: Arc<SignInLimiter>,
     /// Whether cookies get the `Secure` attribute (the public URL is https).
     pub secure_cookies: bool,
+    /// The header a trusted reverse proxy puts the client's address in, if any.
+    pub client_ip_header: Option<http::HeaderName>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -1,5 +1,5 @@
-import { expect, test } from '@playwright/test';
-import { DEMO_EMAIL, DEMO_PASSWORD, hydrated, shot, uniqueEmail } from './helpers';
+import { expect } from '@playwright/test';
+import { DEMO_EMAIL, DEMO_PASSWORD, hydrated, shot, test, uniqueEmail } from './helpers';
 
 test('sign up, look around, switch theme, sign out and back in', async ({ page }, testInfo) => {
   const email = uniqueEmail('owner');

@@ -1,5 +1,5 @@
-import { expect, test } from '@playwright/test';
-import { DEMO_EMAIL, DEMO_PASSWORD, shot } from './helpers';
+import { expect } from '@playwright/test';
+import { DEMO_EMAIL, DEMO_PASSWORD, shot, test } from './helpers';
 
 test.use({ javaScriptEnabled: false });
 

@@ -40,6 +40,10 @@ pub struct Config {
     pub demo: bool,
     /// `DUECALL_SIGN_IN_PER_MINUTE`: sign-in attempts allowed per email per minute. Default 5.
     pub sign_in_per_minute: NonZeroU32,
+    /// `DUECALL_CLIENT_IP_HEADER`: behind a reverse proxy or load balancer, the header it puts
+    /// the client's address in (`x-forwarded-for`: the right-most entry, added by the nearest
+    /// proxy; or `x-real-ip`). Unset: the TCP peer address. Used for sign-in rate limits.
+    pub client_ip_header: Option<http::HeaderName>,
     /// `DUECALL_SESSION_DAYS`: days of inactivity before a session expires. Default 14.
     pub session_days: u32,
     /// `DUECALL_MAX_BODY_BYTES`: the largest request body accepted. Default 65536.
@@ -141,6 +145,11 @@ impl Config {
             "a whole number of at least 1",
         )?
         .unwrap_or(NonZeroU32::new(5).expect("5 is not zero"));
+        let client_ip_header = parse(
+            &var,
+            "DUECALL_CLIENT_IP_HEADER",
+            "an HTTP header name like x-forwarded-for",
+        )?;
         let session_days =
             parse(&var, "DUECALL_SESSION_DAYS", "a whole number of days")?.unwrap_or(14);
         if !(1..=365).contains(&session_days) {
@@ -164,6 +173,7 @@ impl Config {
             log_format,
             demo,
             sign_in_per_minute,
+            client_ip_header,
             session_days,
             max_body_bytes,
             dev_mode,
@@ -251,6 +261,7 @@ mod tests {
             ("DUECALL_PUBLIC_URL", "duecall.example.com"),
             ("DUECALL_SIGN_IN_PER_MINUTE", "0"),
             ("DUECALL_LOG", "[[["),
+            ("DUECALL_CLIENT_IP_HEADER", "not a header"),
         ] {
             let err = config(&[(name, value)]).unwrap_err();
             assert_eq!(err.var, name);

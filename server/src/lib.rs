@@ -104,6 +104,7 @@ pub fn state(config: &Config, db: Db) -> AppState {
         leptos_options: leptos_options(config),
         sign_in_limiter: Arc::new(SignInLimiter::new(config.sign_in_per_minute)),
         secure_cookies: config.https(),
+        client_ip_header: config.client_ip_header.clone(),
     }
 }
 

@@ -146,6 +146,33 @@ both_backends! {
         assert!(res.body.contains("RateLimited"));
     }
 
+    async fn behind_a_proxy_the_limit_counts_client_addresses(app: TestApp) {
+        let proxied = TestApp::with_config(
+            app.backend,
+            &[("DUECALL_SIGN_IN_PER_MINUTE", "1"), ("DUECALL_CLIENT_IP_HEADER", "x-forwarded-for")],
+        )
+        .await
+        .expect("backend available");
+        let attempt = |email: String, client: &'static str| {
+            let mut visitor = proxied.client();
+            async move {
+                let request = http::Request::post("/api/accounts/sign_in")
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .header("accept", "application/json")
+                    .header("x-forwarded-for", format!("198.51.100.7, {client}"))
+                    .body(axum::body::Body::from(common::form(&[("email", &email), ("password", "guess")])))
+                    .unwrap();
+                visitor.send(request).await.status
+            }
+        };
+        // Four attempts per client address (four times the per-email quota of one).
+        for i in 0..4 {
+            assert_eq!(attempt(format!("user{i}@example.com"), "203.0.113.1").await, StatusCode::UNAUTHORIZED);
+        }
+        assert_eq!(attempt("user9@example.com".into(), "203.0.113.1").await, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(attempt("user9@example.com".into(), "203.0.113.2").await, StatusCode::UNAUTHORIZED, "another client is not blocked");
+    }
+
     async fn members_can_belong_to_several_organizations_and_switch(app: TestApp) {
         let mut ana = app.signed_up("Ana", "ana@example.com", "Acme").await;
         let acme = ana.org_id().await;
