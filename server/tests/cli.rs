@@ -83,7 +83,7 @@ fn serve_loads_the_demo_and_stops_gracefully_on_sigterm() {
         .local_addr()
         .unwrap()
         .port();
-    let mut child = duecall()
+    let child = duecall()
         .arg("serve")
         .env(
             "DATABASE_URL",
