@@ -101,7 +101,12 @@ test('a narrow screen gets a menu button instead of the sidebar', async ({ page 
   await page.getByRole('button', { name: 'Sign in' }).click();
   await expect(page.getByRole('heading', { name: 'Welcome, Dana' })).toBeVisible();
   await expect(page.locator('.sidebar')).not.toBeInViewport();
+  await hydrated(page);
   await page.locator('.nav-button').click();
   await expect(page.locator('.sidebar')).toBeInViewport();
   await shot(page, testInfo, 'mobile-menu');
+  // Choosing a page closes the drawer.
+  await page.locator('.nav a[data-nav="Calls"]').click();
+  await expect(page.getByRole('heading', { name: 'No calls yet' })).toBeVisible();
+  await expect(page.locator('.sidebar')).not.toBeInViewport();
 });

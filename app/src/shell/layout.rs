@@ -83,16 +83,25 @@ fn Shell(session: SessionView) -> impl IntoView {
         .take(2)
         .collect::<String>()
         .to_uppercase();
+    // On small screens the sidebar is a drawer behind a checkbox (so it works without
+    // JavaScript); with JavaScript, moving to another page closes it.
+    let drawer = NodeRef::<leptos::html::Input>::new();
+    let close_drawer = move |_| {
+        if let Some(toggle) = drawer.get() {
+            toggle.set_checked(false);
+        }
+    };
     view! {
         <div class="app">
-            <input type="checkbox" id="nav-toggle" class="nav-toggle" aria-label="Show navigation" />
+            <input type="checkbox" id="nav-toggle" class="nav-toggle" aria-label="Show navigation" node_ref=drawer />
+            <label for="nav-toggle" class="nav-backdrop" aria-hidden="true"></label>
             <aside class="sidebar">
                 <div class="brand">
                     <span class="logo" aria-hidden="true">"D"</span>
                     <span class="brand-name">"Duecall"</span>
                 </div>
                 <OrgSwitcher session=session.clone() />
-                <nav class="nav" aria-label="Main">
+                <nav class="nav" aria-label="Main" on:click=close_drawer>
                     {NAV
                         .into_iter()
                         .map(|(href, label)| {
