@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod error;
 pub mod pages;
+pub mod receivables;
 pub mod shell;
 
 #[cfg(feature = "ssr")]
