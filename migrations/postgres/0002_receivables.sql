@@ -37,6 +37,8 @@ CREATE TABLE customers (
     phone_status         TEXT    NOT NULL DEFAULT 'missing' CHECK (phone_status IN ('valid', 'invalid', 'missing')),
     -- Lower-cased names, emails and phone digits for search.
     search_text          TEXT    NOT NULL DEFAULT '',
+    -- Hash of the imported fields (contacts included): an unchanged re-import skips the row.
+    content_hash         TEXT    NOT NULL DEFAULT '',
     source_updated_at    BIGINT,
     created_at           BIGINT  NOT NULL,
     updated_at           BIGINT  NOT NULL
@@ -81,6 +83,7 @@ CREATE TABLE invoices (
     total_minor            BIGINT NOT NULL,
     balance_minor          BIGINT NOT NULL,
     payment_expected_date  TEXT   NOT NULL DEFAULT '',
+    content_hash           TEXT   NOT NULL DEFAULT '',
     source_updated_at      BIGINT,
     created_at             BIGINT NOT NULL,
     updated_at             BIGINT NOT NULL

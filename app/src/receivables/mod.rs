@@ -3,4 +3,8 @@
 pub mod model;
 
 #[cfg(feature = "ssr")]
+pub mod csv_import;
+#[cfg(feature = "ssr")]
 pub mod phone;
+#[cfg(feature = "ssr")]
+pub mod upsert;

@@ -334,6 +334,24 @@ impl AgingBucket {
     }
 }
 
+/// One problem in an imported file: its row (the header is row 1), column and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowError {
+    pub row: usize,
+    pub column: String,
+    pub message: String,
+}
+
+impl RowError {
+    pub fn new(row: usize, column: &str, message: impl Into<String>) -> Self {
+        Self {
+            row,
+            column: column.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
 /// Whether a customer can be called.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

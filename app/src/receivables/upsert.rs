@@ -1,0 +1,436 @@
+//! Writing customers and invoices from a source (CSV import, the demo generator, later the
+//! Zoho sync). Upserts are keyed by (organization, source, external id), so re-importing or
+//! re-syncing never duplicates; a record whose content is unchanged is skipped and counted as
+//! such. Writes go in multi-row batches inside the caller's transaction.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tracing::instrument;
+
+use super::model::{Currency, InvoiceStatus};
+use super::phone::{self, ContactNumbers};
+use crate::db::Tx;
+use crate::db::time::now_millis;
+use crate::error::AppError;
+
+/// Rows per multi-row statement: well under SQLite's and PostgreSQL's bind-parameter limits.
+const BATCH: usize = 250;
+
+/// A contact person as the source gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct ContactRecord {
+    pub name: String,
+    pub email: String,
+    pub phone: String,
+    pub mobile: String,
+    pub is_primary: bool,
+}
+
+/// A customer as the source gives it, already validated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CustomerRecord {
+    pub external_id: String,
+    pub display_name: String,
+    pub company_name: String,
+    pub email: String,
+    pub currency: Currency,
+    pub active: bool,
+    pub billing_street: String,
+    pub billing_city: String,
+    pub billing_state: String,
+    pub billing_postcode: String,
+    /// ISO 3166-1 alpha-2, upper case, or empty.
+    pub billing_country: String,
+    /// IANA zone or empty.
+    pub timezone: String,
+    pub notes: String,
+    pub opted_out: bool,
+    pub contacts: Vec<ContactRecord>,
+    pub source_updated_at: Option<i64>,
+}
+
+/// An invoice as the source gives it, already validated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InvoiceRecord {
+    pub external_id: String,
+    pub customer_external_id: String,
+    pub number: String,
+    pub status: InvoiceStatus,
+    /// `YYYY-MM-DD`.
+    pub issue_date: String,
+    pub due_date: String,
+    pub currency: Currency,
+    pub total_minor: i64,
+    pub balance_minor: i64,
+    pub payment_expected_date: String,
+    pub source_updated_at: Option<i64>,
+}
+
+/// What an upsert did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct UpsertCounts {
+    pub new: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+}
+
+fn content_hash(value: &impl Serialize) -> Result<String, AppError> {
+    let bytes = serde_json::to_vec(value).map_err(|e| AppError::internal("hashing a record", e))?;
+    Ok(Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// `($1, $2, …), (…)` for `rows` rows of `columns` values.
+fn values_clause(rows: usize, columns: usize) -> String {
+    let mut sql = String::with_capacity(rows * columns * 5);
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for column in 0..columns {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(row * columns + column + 1).to_string());
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// Existing (external id → (id, content hash)) of one source in one organization.
+async fn existing(
+    tx: &mut Tx<'_>,
+    table: &'static str,
+    org_id: i64,
+    source: &str,
+) -> Result<HashMap<String, (i64, String)>, AppError> {
+    let sql = format!(
+        "SELECT external_id, id, content_hash FROM {table} WHERE org_id = $1 AND source = $2"
+    );
+    let rows = sqlx::query_as::<_, (String, i64, String)>(&sql)
+        .bind(org_id)
+        .bind(source)
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(ext, id, hash)| (ext, (id, hash)))
+        .collect())
+}
+
+struct PreparedCustomer<'a> {
+    record: &'a CustomerRecord,
+    hash: String,
+    contacts: Vec<(ContactNumbers, &'a ContactRecord)>,
+    best: phone::BestPhone,
+    search_text: String,
+}
+
+fn prepare_customer(record: &CustomerRecord) -> Result<PreparedCustomer<'_>, AppError> {
+    let contacts: Vec<(ContactNumbers, &ContactRecord)> = record
+        .contacts
+        .iter()
+        .map(|c| {
+            (
+                ContactNumbers {
+                    name: c.name.clone(),
+                    is_primary: c.is_primary,
+                    mobile: phone::parse(&c.mobile, &record.billing_country),
+                    phone: phone::parse(&c.phone, &record.billing_country),
+                },
+                c,
+            )
+        })
+        .collect();
+    let numbers: Vec<ContactNumbers> = contacts.iter().map(|(n, _)| n.clone()).collect();
+    let best = phone::best_number(&numbers);
+    let mut search = vec![
+        record.display_name.clone(),
+        record.company_name.clone(),
+        record.email.clone(),
+    ];
+    for (numbers, contact) in &contacts {
+        search.push(contact.name.clone());
+        search.push(contact.email.clone());
+        for number in [&numbers.mobile, &numbers.phone] {
+            search.push(number.e164.clone());
+            search.push(number.raw.chars().filter(char::is_ascii_digit).collect());
+        }
+    }
+    let search_text = search
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase();
+    Ok(PreparedCustomer {
+        hash: content_hash(record)?,
+        record,
+        contacts,
+        best,
+        search_text,
+    })
+}
+
+/// Inserts new customers and updates changed ones (with their contact persons).
+#[instrument(skip_all, fields(org_id, source, records = records.len()))]
+pub async fn upsert_customers(
+    tx: &mut Tx<'_>,
+    org_id: i64,
+    source: &str,
+    records: &[CustomerRecord],
+) -> Result<UpsertCounts, AppError> {
+    let known = existing(tx, "customers", org_id, source).await?;
+    let mut counts = UpsertCounts::default();
+    let mut changed = Vec::new();
+    for record in records {
+        let prepared = prepare_customer(record)?;
+        match known.get(&record.external_id) {
+            Some((_, hash)) if *hash == prepared.hash => counts.unchanged += 1,
+            Some(_) => {
+                counts.updated += 1;
+                changed.push(prepared);
+            }
+            None => {
+                counts.new += 1;
+                changed.push(prepared);
+            }
+        }
+    }
+    let now = now_millis();
+    const COLUMNS: usize = 24;
+    for chunk in changed.chunks(BATCH) {
+        let sql = format!(
+            "INSERT INTO customers (org_id, source, external_id, display_name, company_name, email, currency, \
+             status, billing_street, billing_city, billing_state, billing_postcode, billing_country, timezone, \
+             notes, opted_out, best_phone_e164, best_phone_reason, phone_status, search_text, content_hash, \
+             source_updated_at, created_at, updated_at) VALUES {} \
+             ON CONFLICT (org_id, source, external_id) DO UPDATE SET \
+             display_name = excluded.display_name, company_name = excluded.company_name, email = excluded.email, \
+             currency = excluded.currency, status = excluded.status, billing_street = excluded.billing_street, \
+             billing_city = excluded.billing_city, billing_state = excluded.billing_state, \
+             billing_postcode = excluded.billing_postcode, billing_country = excluded.billing_country, \
+             timezone = excluded.timezone, notes = excluded.notes, opted_out = excluded.opted_out, \
+             best_phone_e164 = excluded.best_phone_e164, best_phone_reason = excluded.best_phone_reason, \
+             phone_status = excluded.phone_status, search_text = excluded.search_text, \
+             content_hash = excluded.content_hash, source_updated_at = excluded.source_updated_at, \
+             updated_at = excluded.updated_at",
+            values_clause(chunk.len(), COLUMNS)
+        );
+        let mut query = sqlx::query(&sql);
+        for p in chunk {
+            let r = p.record;
+            query = query
+                .bind(org_id)
+                .bind(source)
+                .bind(&r.external_id)
+                .bind(&r.display_name)
+                .bind(&r.company_name)
+                .bind(&r.email)
+                .bind(r.currency.code())
+                .bind(if r.active { "active" } else { "inactive" })
+                .bind(&r.billing_street)
+                .bind(&r.billing_city)
+                .bind(&r.billing_state)
+                .bind(&r.billing_postcode)
+                .bind(&r.billing_country)
+                .bind(&r.timezone)
+                .bind(&r.notes)
+                .bind(i64::from(r.opted_out))
+                .bind(&p.best.e164)
+                .bind(&p.best.reason)
+                .bind(p.best.status.as_str())
+                .bind(&p.search_text)
+                .bind(&p.hash)
+                .bind(r.source_updated_at)
+                .bind(now)
+                .bind(now);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    if !changed.is_empty() {
+        replace_contacts(tx, org_id, source, &changed).await?;
+    }
+    Ok(counts)
+}
+
+async fn replace_contacts(
+    tx: &mut Tx<'_>,
+    org_id: i64,
+    source: &str,
+    customers: &[PreparedCustomer<'_>],
+) -> Result<(), AppError> {
+    let ids = existing(tx, "customers", org_id, source).await?;
+    let customer_ids: Vec<i64> = customers
+        .iter()
+        .filter_map(|c| ids.get(&c.record.external_id).map(|(id, _)| *id))
+        .collect();
+    for chunk in customer_ids.chunks(BATCH) {
+        let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "DELETE FROM contact_persons WHERE org_id = $1 AND customer_id IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(org_id);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    let rows: Vec<(i64, i64, &ContactNumbers, &ContactRecord)> = customers
+        .iter()
+        .filter_map(|c| ids.get(&c.record.external_id).map(|(id, _)| (*id, c)))
+        .flat_map(|(id, c)| {
+            c.contacts
+                .iter()
+                .enumerate()
+                .map(move |(position, (numbers, record))| (id, position as i64, numbers, *record))
+        })
+        .collect();
+    const COLUMNS: usize = 12;
+    for chunk in rows.chunks(BATCH) {
+        let sql = format!(
+            "INSERT INTO contact_persons (org_id, customer_id, position, name, email, phone_raw, phone_e164, \
+             phone_error, mobile_raw, mobile_e164, mobile_error, is_primary) VALUES {}",
+            values_clause(chunk.len(), COLUMNS)
+        );
+        let mut query = sqlx::query(&sql);
+        for (customer_id, position, numbers, record) in chunk {
+            query = query
+                .bind(org_id)
+                .bind(*customer_id)
+                .bind(*position)
+                .bind(&record.name)
+                .bind(&record.email)
+                .bind(&numbers.phone.raw)
+                .bind(&numbers.phone.e164)
+                .bind(&numbers.phone.error)
+                .bind(&numbers.mobile.raw)
+                .bind(&numbers.mobile.e164)
+                .bind(&numbers.mobile.error)
+                .bind(i64::from(record.is_primary));
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Inserts new invoices and updates changed ones; their customers must already exist in the
+/// same source. Refreshes the affected customers' totals.
+#[instrument(skip_all, fields(org_id, source, records = records.len()))]
+pub async fn upsert_invoices(
+    tx: &mut Tx<'_>,
+    org_id: i64,
+    source: &str,
+    records: &[InvoiceRecord],
+) -> Result<UpsertCounts, AppError> {
+    let customers = existing(tx, "customers", org_id, source).await?;
+    let known = existing(tx, "invoices", org_id, source).await?;
+    let mut counts = UpsertCounts::default();
+    let mut changed = Vec::new();
+    for record in records {
+        let Some((customer_id, _)) = customers.get(&record.customer_external_id) else {
+            return Err(AppError::invalid(
+                "customer_external_id",
+                format!(
+                    "invoice {} names unknown customer {:?}",
+                    record.number, record.customer_external_id
+                ),
+            ));
+        };
+        let hash = content_hash(record)?;
+        match known.get(&record.external_id) {
+            Some((_, old)) if *old == hash => counts.unchanged += 1,
+            Some(_) => {
+                counts.updated += 1;
+                changed.push((record, *customer_id, hash));
+            }
+            None => {
+                counts.new += 1;
+                changed.push((record, *customer_id, hash));
+            }
+        }
+    }
+    let now = now_millis();
+    const COLUMNS: usize = 16;
+    for chunk in changed.chunks(BATCH) {
+        let sql = format!(
+            "INSERT INTO invoices (org_id, customer_id, source, external_id, number, status, issue_date, due_date, \
+             currency, total_minor, balance_minor, payment_expected_date, content_hash, source_updated_at, \
+             created_at, updated_at) VALUES {} \
+             ON CONFLICT (org_id, source, external_id) DO UPDATE SET \
+             customer_id = excluded.customer_id, number = excluded.number, status = excluded.status, \
+             issue_date = excluded.issue_date, due_date = excluded.due_date, currency = excluded.currency, \
+             total_minor = excluded.total_minor, balance_minor = excluded.balance_minor, \
+             payment_expected_date = excluded.payment_expected_date, content_hash = excluded.content_hash, \
+             source_updated_at = excluded.source_updated_at, updated_at = excluded.updated_at",
+            values_clause(chunk.len(), COLUMNS)
+        );
+        let mut query = sqlx::query(&sql);
+        for (r, customer_id, hash) in chunk {
+            query = query
+                .bind(org_id)
+                .bind(*customer_id)
+                .bind(source)
+                .bind(&r.external_id)
+                .bind(&r.number)
+                .bind(r.status.as_str())
+                .bind(&r.issue_date)
+                .bind(&r.due_date)
+                .bind(r.currency.code())
+                .bind(r.total_minor)
+                .bind(r.balance_minor)
+                .bind(&r.payment_expected_date)
+                .bind(hash)
+                .bind(r.source_updated_at)
+                .bind(now)
+                .bind(now);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    if !changed.is_empty() {
+        refresh_customer_totals(tx, org_id).await?;
+    }
+    Ok(counts)
+}
+
+/// Recomputes every customer's outstanding amount, open invoice count and oldest open due
+/// date from their invoices in the customer's currency.
+#[instrument(skip_all, fields(org_id))]
+pub async fn refresh_customer_totals(tx: &mut Tx<'_>, org_id: i64) -> Result<(), AppError> {
+    sqlx::query(
+        "UPDATE customers SET \
+           outstanding_minor = COALESCE((SELECT SUM(i.balance_minor) FROM invoices i \
+             WHERE i.org_id = customers.org_id AND i.customer_id = customers.id \
+             AND i.status IN ('sent', 'overdue', 'partially_paid') AND i.balance_minor > 0 \
+             AND i.currency = customers.currency), 0), \
+           open_invoices = (SELECT COUNT(*) FROM invoices i \
+             WHERE i.org_id = customers.org_id AND i.customer_id = customers.id \
+             AND i.status IN ('sent', 'overdue', 'partially_paid') AND i.balance_minor > 0), \
+           oldest_open_due = COALESCE((SELECT MIN(i.due_date) FROM invoices i \
+             WHERE i.org_id = customers.org_id AND i.customer_id = customers.id \
+             AND i.status IN ('sent', 'overdue', 'partially_paid') AND i.balance_minor > 0), '') \
+         WHERE org_id = $1",
+    )
+    .bind(org_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::values_clause;
+
+    #[test]
+    fn values_are_numbered_row_by_row() {
+        assert_eq!(values_clause(2, 3), "($1, $2, $3), ($4, $5, $6)");
+    }
+}
