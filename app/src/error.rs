@@ -83,6 +83,12 @@ pub enum AppError {
     Conflict(String),
     #[error("Please correct the highlighted fields.")]
     Validation(FieldErrors),
+    /// An uploaded file has problems; nothing was imported. Every problem is listed.
+    #[error("The {file} file has {} problem(s); nothing was imported.", errors.len())]
+    InvalidFile {
+        file: String,
+        errors: Vec<crate::receivables::model::RowError>,
+    },
     #[error("Too many attempts. Please wait {retry_after_secs} seconds and try again.")]
     RateLimited { retry_after_secs: u64 },
     #[error("The request could not be understood.")]
@@ -116,7 +122,7 @@ impl AppError {
             Self::Forbidden => 403,
             Self::NotFound => 404,
             Self::Conflict(_) => 409,
-            Self::Validation(_) => 422,
+            Self::Validation(_) | Self::InvalidFile { .. } => 422,
             Self::RateLimited { .. } => 429,
             Self::BadRequest => 400,
             Self::Unreachable => 502,

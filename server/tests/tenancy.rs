@@ -27,6 +27,9 @@ async fn snapshot_b(app: &TestApp, b: i64) -> Vec<Vec<String>> {
             b,
         )
         .await,
+        app.snapshot("SELECT * FROM customers WHERE org_id = $1 ORDER BY id", b).await,
+        app.snapshot("SELECT * FROM contact_persons WHERE org_id = $1 ORDER BY id", b).await,
+        app.snapshot("SELECT * FROM invoices WHERE org_id = $1 ORDER BY id", b).await,
     ]
 }
 
@@ -68,6 +71,18 @@ both_backends! {
         let mut b_member = app.signed_in("member@zqbsecret.example").await;
         let b_member_id = b_member.user_id().await;
         b_owner.call("/api/orgs/update", &[("name", "Zqbsecret Holdings"), ("timezone", "Asia/Tokyo")]).await;
+        // B's receivables, with the marker in every text a page could show.
+        let b_member_ctx = app::accounts::service::switch_org(&app.db, b_owner_id, b).await.unwrap();
+        app::receivables::import::import_csv(
+            &app.db,
+            b_member_ctx,
+            Some(b"customer_id,display_name,company_name,email,currency,billing_country,contact_name,contact_mobile\n\
+                   ZQB-1,Zqbsecret Customer,Zqbsecret Co,pay@zqbsecret.example,GBP,GB,Zqbsecret Contact,07911 123456\n"),
+            Some(b"invoice_id,customer_id,invoice_number,status,issue_date,due_date,currency,total,balance\n\
+                   ZQB-I1,ZQB-1,ZQBSECRET-001,overdue,2026-01-01,2026-02-01,GBP,990.00,990.00\n"),
+        )
+        .await
+        .unwrap();
 
         // Organization A: one owner (the attacker) and one colleague.
         let mut a = app.signed_up("Alice Attacker", "alice@a.example", "Alpha Trading").await;

@@ -334,6 +334,21 @@ impl AgingBucket {
     }
 }
 
+/// What an upsert did to one kind of record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpsertCounts {
+    pub new: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportSummary {
+    pub customers: UpsertCounts,
+    pub invoices: UpsertCounts,
+}
+
 /// One problem in an imported file: its row (the header is row 1), column and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RowError {

@@ -9,6 +9,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tracing::instrument;
 
+pub use super::model::UpsertCounts;
 use super::model::{Currency, InvoiceStatus};
 use super::phone::{self, ContactNumbers};
 use crate::db::Tx;
@@ -66,14 +67,6 @@ pub struct InvoiceRecord {
     pub balance_minor: i64,
     pub payment_expected_date: String,
     pub source_updated_at: Option<i64>,
-}
-
-/// What an upsert did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct UpsertCounts {
-    pub new: u64,
-    pub updated: u64,
-    pub unchanged: u64,
 }
 
 fn content_hash(value: &impl Serialize) -> Result<String, AppError> {

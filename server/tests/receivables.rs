@@ -1,0 +1,177 @@
+//! Receivables data: CSV import and the upserts behind it, on both backends.
+
+mod common;
+
+use app::accounts::service::{self, Member};
+use app::error::AppError;
+use app::receivables::import::import_csv;
+use common::{Client, TestApp};
+
+async fn member(app: &TestApp, client: &mut Client) -> Member {
+    let user_id = client.user_id().await;
+    let org_id = client.org_id().await;
+    service::switch_org(&app.db, user_id, org_id)
+        .await
+        .expect("member")
+}
+
+/// A customers file of `n` customers in a few countries, with a mix of phone numbers.
+fn customers_csv(n: usize) -> String {
+    let mut csv = String::from(
+        "customer_id,display_name,company_name,email,currency,billing_country,timezone,contact_name,contact_phone,contact_mobile\n",
+    );
+    for i in 0..n {
+        let (country, currency, tz, mobile) = match i % 4 {
+            0 => ("GB", "GBP", "Europe/London", "07911 123456"),
+            1 => ("US", "USD", "America/New_York", "(415) 555-2671"),
+            2 => ("DE", "EUR", "Europe/Berlin", "not a number"),
+            _ => ("IN", "INR", "Asia/Kolkata", ""),
+        };
+        csv.push_str(&format!(
+            "C{i},Customer {i},Company {i} Ltd,billing{i}@example.com,{currency},{country},{tz},Contact {i},,{mobile}\n"
+        ));
+    }
+    csv
+}
+
+/// `per_customer` invoices for each of `customers` customers.
+fn invoices_csv(customers: usize, per_customer: usize) -> String {
+    let mut csv = String::from(
+        "invoice_id,customer_id,invoice_number,status,issue_date,due_date,currency,total,balance\n",
+    );
+    for c in 0..customers {
+        let currency = ["GBP", "USD", "EUR", "INR"][c % 4];
+        for k in 0..per_customer {
+            let (status, balance) = match k % 3 {
+                0 => ("overdue", "100.00"),
+                1 => ("partially_paid", "40.50"),
+                _ => ("paid", "0"),
+            };
+            csv.push_str(&format!(
+                "I{c}-{k},C{c},INV-{c}-{k},{status},2026-0{m}-01,2026-0{m}-28,{currency},100.00,{balance}\n",
+                m = 1 + (k % 9)
+            ));
+        }
+    }
+    csv
+}
+
+async fn count(app: &TestApp, sql: &'static str, org_id: i64) -> i64 {
+    sqlx::query_scalar(sql)
+        .bind(org_id)
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap()
+}
+
+both_backends! {
+    async fn importing_the_same_files_twice_changes_nothing(app: TestApp) {
+        let mut owner = app.signed_up("Ana", "ana@example.com", "Acme").await;
+        let member = member(&app, &mut owner).await;
+        let customers = customers_csv(40);
+        let invoices = invoices_csv(40, 3);
+
+        let first = import_csv(&app.db, member, Some(customers.as_bytes()), Some(invoices.as_bytes())).await.unwrap();
+        assert_eq!((first.customers.new, first.customers.updated, first.customers.unchanged), (40, 0, 0));
+        assert_eq!((first.invoices.new, first.invoices.updated, first.invoices.unchanged), (120, 0, 0));
+        let snapshot = app.snapshot("SELECT id, content_hash, updated_at, outstanding_minor FROM customers WHERE org_id = $1 ORDER BY id", member.org_id).await;
+        let invoice_snapshot = app.snapshot("SELECT id, content_hash, updated_at FROM invoices WHERE org_id = $1 ORDER BY id", member.org_id).await;
+
+        let second = import_csv(&app.db, member, Some(customers.as_bytes()), Some(invoices.as_bytes())).await.unwrap();
+        assert_eq!((second.customers.new, second.customers.updated, second.customers.unchanged), (0, 0, 40));
+        assert_eq!((second.invoices.new, second.invoices.updated, second.invoices.unchanged), (0, 0, 120));
+        assert_eq!(app.snapshot("SELECT id, content_hash, updated_at, outstanding_minor FROM customers WHERE org_id = $1 ORDER BY id", member.org_id).await, snapshot);
+        assert_eq!(app.snapshot("SELECT id, content_hash, updated_at FROM invoices WHERE org_id = $1 ORDER BY id", member.org_id).await, invoice_snapshot);
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM contact_persons WHERE org_id = $1", member.org_id).await, 40);
+    }
+
+    async fn a_changed_invoice_is_updated_and_totals_follow(app: TestApp) {
+        let mut owner = app.signed_up("Ana", "ana@example.com", "Acme").await;
+        let member = member(&app, &mut owner).await;
+        let customers = customers_csv(2);
+        let invoices = invoices_csv(2, 3);
+        import_csv(&app.db, member, Some(customers.as_bytes()), Some(invoices.as_bytes())).await.unwrap();
+        let outstanding: i64 = count(&app, "SELECT outstanding_minor FROM customers WHERE org_id = $1 AND external_id = 'C0'", member.org_id).await;
+        assert_eq!(outstanding, 10_000 + 4_050, "one overdue and one partially paid invoice");
+
+        let paid = invoices.replace("I0-0,C0,INV-0-0,overdue,2026-01-01,2026-01-28,GBP,100.00,100.00", "I0-0,C0,INV-0-0,paid,2026-01-01,2026-01-28,GBP,100.00,0");
+        assert_ne!(paid, invoices);
+        let summary = import_csv(&app.db, member, None, Some(paid.as_bytes())).await.unwrap();
+        assert_eq!((summary.invoices.new, summary.invoices.updated, summary.invoices.unchanged), (0, 1, 5));
+        let outstanding: i64 = count(&app, "SELECT outstanding_minor FROM customers WHERE org_id = $1 AND external_id = 'C0'", member.org_id).await;
+        assert_eq!(outstanding, 4_050);
+        let oldest: String = sqlx::query_scalar("SELECT oldest_open_due FROM customers WHERE org_id = $1 AND external_id = 'C0'")
+            .bind(member.org_id).fetch_one(app.db.pool()).await.unwrap();
+        assert_eq!(oldest, "2026-02-28");
+    }
+
+    async fn one_bad_row_imports_nothing_and_is_named(app: TestApp) {
+        let mut owner = app.signed_up("Ana", "ana@example.com", "Acme").await;
+        let member = member(&app, &mut owner).await;
+        let mut customers = customers_csv(100);
+        customers = customers.replace("C56,Customer 56,Company 56 Ltd,billing56@example.com,GBP", "C56,Customer 56,Company 56 Ltd,billing56@example.com,POUNDS");
+        let invoices = invoices_csv(100, 1);
+        let err = import_csv(&app.db, member, Some(customers.as_bytes()), Some(invoices.as_bytes())).await.unwrap_err();
+        match err {
+            AppError::InvalidFile { file, errors } => {
+                assert_eq!(file, "customers");
+                assert_eq!(errors.len(), 1);
+                assert_eq!((errors[0].row, errors[0].column.as_str()), (58, "currency"));
+            }
+            other => panic!("expected InvalidFile, got {other:?}"),
+        }
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM customers WHERE org_id = $1", member.org_id).await, 0);
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM invoices WHERE org_id = $1", member.org_id).await, 0);
+
+        // Invoices naming a customer that was never imported are refused too.
+        let err = import_csv(&app.db, member, None, Some(invoices.as_bytes())).await.unwrap_err();
+        assert!(matches!(&err, AppError::InvalidFile { file, errors } if file == "invoices" && errors.len() == 100), "{err:?}");
+    }
+
+    async fn phone_numbers_are_normalized_and_ranked(app: TestApp) {
+        let mut owner = app.signed_up("Ana", "ana@example.com", "Acme").await;
+        let member = member(&app, &mut owner).await;
+        import_csv(&app.db, member, Some(customers_csv(4).as_bytes()), None).await.unwrap();
+        let rows = app.snapshot(
+            "SELECT external_id, phone_status, best_phone_e164, best_phone_reason FROM customers WHERE org_id = $1 ORDER BY external_id",
+            member.org_id,
+        )
+        .await;
+        assert_eq!(rows[0], "C0|valid|+447911123456|primary contact Contact 0's mobile");
+        assert_eq!(rows[1], "C1|valid|+14155552671|primary contact Contact 1's mobile");
+        assert!(rows[2].starts_with("C2|invalid||no usable number (not a number:"), "{}", rows[2]);
+        assert_eq!(rows[3], "C3|missing||no phone number on file");
+        let raw: String = sqlx::query_scalar("SELECT mobile_raw FROM contact_persons WHERE org_id = $1 ORDER BY customer_id LIMIT 1")
+            .bind(member.org_id).fetch_one(app.db.pool()).await.unwrap();
+        assert_eq!(raw, "07911 123456", "the raw text is kept");
+    }
+
+    async fn viewers_cannot_import(app: TestApp) {
+        let mut owner = app.signed_up("Ana", "ana@example.com", "Acme").await;
+        let mut viewer = member(&app, &mut owner).await;
+        viewer.role = app::accounts::model::Role::Viewer;
+        let err = import_csv(&app.db, viewer, Some(customers_csv(1).as_bytes()), None).await.unwrap_err();
+        assert_eq!(err, AppError::Forbidden);
+    }
+
+    async fn organizations_import_the_same_ids_separately(app: TestApp) {
+        let mut a = app.signed_up("Ana", "ana@example.com", "Acme").await;
+        let mut b = app.signed_up("Bo", "bo@example.com", "Bolt").await;
+        let a = member(&app, &mut a).await;
+        let b = member(&app, &mut b).await;
+        import_csv(&app.db, b, Some(customers_csv(3).as_bytes()), Some(invoices_csv(3, 2).as_bytes())).await.unwrap();
+        let before = app.snapshot("SELECT id, display_name, content_hash, outstanding_minor FROM customers WHERE org_id = $1 ORDER BY id", b.org_id).await;
+        let changed = customers_csv(3).replace("Customer 1,", "Renamed 1,");
+        let summary = import_csv(&app.db, a, Some(changed.as_bytes()), Some(invoices_csv(3, 2).as_bytes())).await.unwrap();
+        assert_eq!(summary.customers.new, 3, "A's import creates A's own rows");
+        assert_eq!(app.snapshot("SELECT id, display_name, content_hash, outstanding_minor FROM customers WHERE org_id = $1 ORDER BY id", b.org_id).await, before);
+    }
+
+    async fn thousands_of_invoices_import_in_one_go(app: TestApp) {
+        let mut owner = app.signed_up("Ana", "ana@example.com", "Acme").await;
+        let member = member(&app, &mut owner).await;
+        let summary = import_csv(&app.db, member, Some(customers_csv(500).as_bytes()), Some(invoices_csv(500, 10).as_bytes())).await.unwrap();
+        assert_eq!((summary.customers.new, summary.invoices.new), (500, 5_000));
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM invoices WHERE org_id = $1", member.org_id).await, 5_000);
+    }
+}
