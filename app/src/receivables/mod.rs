@@ -5,6 +5,8 @@ pub mod model;
 #[cfg(feature = "ssr")]
 pub mod csv_import;
 #[cfg(feature = "ssr")]
+pub mod demo_books;
+#[cfg(feature = "ssr")]
 pub mod import;
 #[cfg(feature = "ssr")]
 pub mod phone;
