@@ -49,8 +49,16 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
-    /// Load the demo organization and its users (skipped if already present) and exit.
-    Demo,
+    /// Load the demo organization, its users and books (demo@duecall.test / duecall-demo) and
+    /// exit. With a size, (re)generates the main demo organization's books at that size.
+    Demo {
+        /// Number of demo customers.
+        #[arg(long, default_value_t = demo::BooksSize::DEMO.customers)]
+        customers: usize,
+        /// Number of demo invoices (e.g. 100000 for benchmarks).
+        #[arg(long, default_value_t = demo::BooksSize::DEMO.invoices)]
+        invoices: usize,
+    },
 }
 
 /// Runs one command with a validated configuration.
@@ -60,7 +68,29 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Migrate => {
             tracing::info!(backend = db.dialect().name(), "migrations applied");
         }
-        Command::Demo => load_demo(&db).await?,
+        Command::Demo {
+            customers,
+            invoices,
+        } => {
+            let size = demo::BooksSize {
+                customers: customers.max(1),
+                invoices,
+            };
+            let org_id = demo::main_org(&db)
+                .await
+                .map_err(|e| anyhow::anyhow!("could not load the demo: {e}"))?;
+            if size != demo::BooksSize::DEMO {
+                let summary = demo::load_books(&db, org_id, size, 1)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("could not generate demo books: {e}"))?;
+                tracing::info!(?summary, "demo books generated");
+            }
+            tracing::info!(
+                "demo ready: sign in with {} / {}",
+                demo::DEMO_EMAIL,
+                demo::DEMO_PASSWORD
+            );
+        }
         Command::Serve => serve(config, db).await?,
     }
     Ok(())

@@ -127,3 +127,51 @@ fn serve_loads_the_demo_and_stops_gracefully_on_sigterm() {
     assert!(messages.contains(&"Duecall is listening"), "{messages:?}");
     assert!(messages.contains(&"Duecall stopped"), "{messages:?}");
 }
+
+#[test]
+fn demo_loads_books_and_can_grow_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/duecall.db", dir.path().display());
+    let output = duecall()
+        .arg("demo")
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let output = duecall()
+        .args(["demo", "--customers", "300", "--invoices", "2500"])
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let counts: (i64, i64) = runtime.block_on(async {
+        let db = app::db::Db::connect(&url, 1).await.unwrap();
+        let invoices = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM invoices i JOIN organizations o ON o.id = i.org_id WHERE o.name = 'Northwind Supplies'",
+        )
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+        let customers = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM customers c JOIN organizations o ON o.id = c.org_id WHERE o.name = 'Northwind Supplies'",
+        )
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+        (customers, invoices)
+    });
+    assert_eq!(counts, (300, 2500));
+}
