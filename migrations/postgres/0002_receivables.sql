@@ -11,6 +11,8 @@ CREATE TABLE customers (
     source               TEXT    NOT NULL,
     external_id          TEXT    NOT NULL,
     display_name         TEXT    NOT NULL,
+    -- Lower-cased display name, compared byte by byte on every backend: the name sort.
+    sort_name            TEXT COLLATE "C" NOT NULL DEFAULT '',
     company_name         TEXT    NOT NULL DEFAULT '',
     email                TEXT    NOT NULL DEFAULT '',
     currency             TEXT    NOT NULL,
@@ -28,8 +30,9 @@ CREATE TABLE customers (
     -- Derived from the customer's open invoices whenever they change.
     outstanding_minor    BIGINT  NOT NULL DEFAULT 0,
     open_invoices        BIGINT  NOT NULL DEFAULT 0,
-    -- Due date of the oldest unpaid invoice ('' when none): overdue days follow from today.
-    oldest_open_due      TEXT    NOT NULL DEFAULT '',
+    -- Due date of the oldest unpaid invoice, '9999-12-31' when none (so it sorts last):
+    -- overdue days follow from today.
+    oldest_open_due      TEXT    NOT NULL DEFAULT '9999-12-31',
     -- The number to call, chosen from the contact persons, and why.
     best_phone_e164      TEXT    NOT NULL DEFAULT '',
     best_phone_reason    TEXT    NOT NULL DEFAULT '',
@@ -45,7 +48,7 @@ CREATE TABLE customers (
 );
 CREATE UNIQUE INDEX customers_source_key ON customers (org_id, source, external_id);
 -- List sorts (keyset pagination on (sort key, id)) and filters.
-CREATE INDEX customers_name_idx ON customers (org_id, display_name, id);
+CREATE INDEX customers_name_idx ON customers (org_id, sort_name, id);
 CREATE INDEX customers_outstanding_idx ON customers (org_id, outstanding_minor, id);
 CREATE INDEX customers_oldest_due_idx ON customers (org_id, oldest_open_due, id);
 CREATE INDEX customers_country_idx ON customers (org_id, billing_country);

@@ -175,3 +175,138 @@ both_backends! {
         assert_eq!(count(&app, "SELECT COUNT(*) FROM invoices WHERE org_id = $1", member.org_id).await, 5_000);
     }
 }
+
+mod reading {
+    use std::collections::HashSet;
+
+    use super::*;
+    use app::receivables::model::{AgingBucket, PhoneStatus};
+    use app::receivables::queries::{dashboard, list_customers, list_invoices};
+    use app::receivables::views::{CustomerFilter, CustomerSort, InvoiceFilter, InvoiceSort};
+    use server::demo::{BooksSize, load_books};
+
+    async fn with_books(app: &TestApp) -> Member {
+        let mut owner = app.signed_up("Ana", "ana@example.com", "Acme").await;
+        let member = member(app, &mut owner).await;
+        load_books(
+            &app.db,
+            member.org_id,
+            BooksSize {
+                customers: 120,
+                invoices: 600,
+            },
+            3,
+        )
+        .await
+        .unwrap();
+        member
+    }
+
+    both_backends! {
+        async fn customer_pages_cover_everyone_once_in_order(app: TestApp) {
+            let member = with_books(&app).await;
+            for sort in CustomerSort::ALL {
+                let mut filter = CustomerFilter { sort, ..Default::default() };
+                let mut seen = Vec::new();
+                let mut pages = 0;
+                loop {
+                    let page = list_customers(&app.db, member, &filter).await.unwrap();
+                    pages += 1;
+                    seen.extend(page.rows.iter().map(|r| (r.id, r.display_name.to_lowercase(), r.outstanding.minor)));
+                    match page.next {
+                        Some(next) => filter.after = Some(next),
+                        None => break,
+                    }
+                }
+                assert_eq!(pages, 3, "{sort:?}");
+                let ids: HashSet<i64> = seen.iter().map(|s| s.0).collect();
+                assert_eq!((seen.len(), ids.len()), (120, 120), "{sort:?}: every customer exactly once");
+                match sort {
+                    CustomerSort::Name => assert!(seen.windows(2).all(|w| w[0].1 <= w[1].1)),
+                    CustomerSort::Outstanding => assert!(seen.windows(2).all(|w| w[0].2 >= w[1].2)),
+                    CustomerSort::OldestOverdue => {}
+                }
+            }
+        }
+
+        async fn customers_can_be_searched_and_filtered(app: TestApp) {
+            let member = with_books(&app).await;
+            let all = list_customers(&app.db, member, &CustomerFilter::default()).await.unwrap();
+            let target = all.rows.iter().find(|r| !r.best_phone.is_empty()).unwrap().clone();
+            for q in [target.display_name.to_uppercase(), target.email.clone(), target.best_phone.clone()] {
+                let found = list_customers(&app.db, member, &CustomerFilter { q: q.clone(), ..Default::default() }).await.unwrap();
+                assert!(found.rows.iter().any(|r| r.id == target.id), "search {q:?}");
+            }
+            let none = list_customers(&app.db, member, &CustomerFilter { q: "%".into(), ..Default::default() }).await.unwrap();
+            assert!(none.rows.is_empty(), "a % is a literal character, not a wildcard");
+
+            let overdue = list_customers(&app.db, member, &CustomerFilter { overdue_only: true, ..Default::default() }).await.unwrap();
+            assert!(!overdue.rows.is_empty() && overdue.rows.iter().all(|r| r.oldest_overdue_days.is_some()));
+            let gb = list_customers(&app.db, member, &CustomerFilter { country: "gb".into(), ..Default::default() }).await.unwrap();
+            assert!(!gb.rows.is_empty() && gb.rows.iter().all(|r| r.country == "GB"));
+            assert!(all.countries.len() >= 5);
+            let invalid = list_customers(&app.db, member, &CustomerFilter { phone: Some(PhoneStatus::Invalid), ..Default::default() }).await.unwrap();
+            assert!(!invalid.rows.is_empty() && invalid.rows.iter().all(|r| r.phone_status == PhoneStatus::Invalid && r.best_phone.is_empty()));
+        }
+
+        async fn invoice_buckets_totals_and_pages_agree(app: TestApp) {
+            let member = with_books(&app).await;
+            let mut filter = InvoiceFilter { bucket: Some(AgingBucket::Days31To60), sort: InvoiceSort::DaysOverdue, ..Default::default() };
+            let first = list_invoices(&app.db, member, &filter).await.unwrap();
+            let mut rows = first.rows.clone();
+            let mut next = first.next.clone();
+            while let Some(cursor) = next {
+                filter.after = Some(cursor);
+                let page = list_invoices(&app.db, member, &filter).await.unwrap();
+                rows.extend(page.rows);
+                next = page.next;
+            }
+            assert!(!rows.is_empty());
+            assert!(rows.iter().all(|r| matches!(r.days_overdue, Some(31..=60))), "only 31–60 days overdue");
+            assert!(rows.windows(2).all(|w| w[0].due_date <= w[1].due_date), "most overdue first");
+            let counted: i64 = first.totals.iter().map(|t| t.count).sum();
+            assert_eq!(counted as usize, rows.len(), "totals cover the whole filter, not one page");
+            for total in &first.totals {
+                let sum: i64 = rows.iter().filter(|r| r.balance.currency == total.balance.currency).map(|r| r.balance.minor).sum();
+                assert_eq!(sum, total.balance.minor);
+            }
+
+            let by_number = list_invoices(&app.db, member, &InvoiceFilter { q: rows[0].number.to_lowercase(), ..Default::default() }).await.unwrap();
+            assert_eq!(by_number.rows[0].id, rows[0].id);
+            let bad = list_invoices(&app.db, member, &InvoiceFilter { min_balance: "lots".into(), ..Default::default() }).await.unwrap_err();
+            assert!(bad.field("min_balance").is_some());
+            let big = list_invoices(&app.db, member, &InvoiceFilter { min_balance: "5000".into(), currency: "GBP".into(), ..Default::default() }).await.unwrap();
+            assert!(big.rows.iter().all(|r| r.balance.minor >= 500_000 && r.balance.currency.code() == "GBP"));
+        }
+
+        async fn the_dashboard_adds_up(app: TestApp) {
+            let member = with_books(&app).await;
+            let data = dashboard(&app.db, member).await.unwrap();
+            assert_eq!(data.customers, 120);
+            assert!(data.currencies.len() >= 3);
+            for summary in &data.currencies {
+                let aged: i64 = summary.aging.iter().map(|a| a.amount.minor).sum();
+                assert_eq!(aged, summary.receivable.minor);
+                let overdue: i64 = summary.aging.iter().skip(1).map(|a| a.amount.minor).sum();
+                assert_eq!(overdue, summary.overdue.minor);
+            }
+            let overdue_listed = list_invoices(&app.db, member, &InvoiceFilter::default()).await.unwrap();
+            assert!(overdue_listed.totals.iter().map(|t| t.count).sum::<i64>() >= data.overdue_invoices);
+            assert_eq!(data.top_overdue.len(), 10);
+            assert!(data.top_overdue.windows(2).all(|w| w[0].overdue.minor >= w[1].overdue.minor));
+        }
+
+        async fn another_organizations_books_stay_out_of_view(app: TestApp) {
+            let member = with_books(&app).await;
+            let mut other = app.signed_up("Bo", "bo@example.com", "Bolt").await;
+            let other = super::member(&app, &mut other).await;
+            assert!(list_customers(&app.db, other, &CustomerFilter::default()).await.unwrap().rows.is_empty());
+            assert!(list_invoices(&app.db, other, &InvoiceFilter::default()).await.unwrap().rows.is_empty());
+            let data = dashboard(&app.db, other).await.unwrap();
+            assert!(data.currencies.is_empty() && data.top_overdue.is_empty() && data.customers == 0);
+            let mine = list_invoices(&app.db, member, &InvoiceFilter::default()).await.unwrap();
+            let theirs = list_invoices(&app.db, other, &InvoiceFilter { customer_id: Some(mine.rows[0].customer_id), ..Default::default() }).await.unwrap();
+            assert!(theirs.rows.is_empty());
+        }
+    }
+}

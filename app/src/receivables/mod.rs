@@ -1,6 +1,7 @@
 //! Receivables: customers, their contact persons and invoices.
 
 pub mod model;
+pub mod views;
 
 #[cfg(feature = "ssr")]
 pub mod csv_import;
@@ -10,5 +11,7 @@ pub mod demo_books;
 pub mod import;
 #[cfg(feature = "ssr")]
 pub mod phone;
+#[cfg(feature = "ssr")]
+pub mod queries;
 #[cfg(feature = "ssr")]
 pub mod upsert;

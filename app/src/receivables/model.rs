@@ -92,6 +92,11 @@ impl Currency {
         &self.0
     }
 
+    /// ISO 4217's "no currency", for a stored code that no longer parses.
+    pub fn unknown() -> Self {
+        Self("XXX".to_owned())
+    }
+
     /// Digits after the decimal point (ISO 4217 minor unit).
     pub fn minor_digits(&self) -> u32 {
         match self.0.as_str() {

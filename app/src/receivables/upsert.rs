@@ -198,15 +198,15 @@ pub async fn upsert_customers(
         }
     }
     let now = now_millis();
-    const COLUMNS: usize = 24;
+    const COLUMNS: usize = 25;
     for chunk in changed.chunks(BATCH) {
         let sql = format!(
-            "INSERT INTO customers (org_id, source, external_id, display_name, company_name, email, currency, \
+            "INSERT INTO customers (org_id, source, external_id, display_name, sort_name, company_name, email, currency, \
              status, billing_street, billing_city, billing_state, billing_postcode, billing_country, timezone, \
              notes, opted_out, best_phone_e164, best_phone_reason, phone_status, search_text, content_hash, \
              source_updated_at, created_at, updated_at) VALUES {} \
              ON CONFLICT (org_id, source, external_id) DO UPDATE SET \
-             display_name = excluded.display_name, company_name = excluded.company_name, email = excluded.email, \
+             display_name = excluded.display_name, sort_name = excluded.sort_name, company_name = excluded.company_name, email = excluded.email, \
              currency = excluded.currency, status = excluded.status, billing_street = excluded.billing_street, \
              billing_city = excluded.billing_city, billing_state = excluded.billing_state, \
              billing_postcode = excluded.billing_postcode, billing_country = excluded.billing_country, \
@@ -225,6 +225,7 @@ pub async fn upsert_customers(
                 .bind(source)
                 .bind(&r.external_id)
                 .bind(&r.display_name)
+                .bind(r.display_name.to_lowercase())
                 .bind(&r.company_name)
                 .bind(&r.email)
                 .bind(r.currency.code())
@@ -409,7 +410,7 @@ pub async fn refresh_customer_totals(tx: &mut Tx<'_>, org_id: i64) -> Result<(),
              AND i.status IN ('sent', 'overdue', 'partially_paid') AND i.balance_minor > 0), \
            oldest_open_due = COALESCE((SELECT MIN(i.due_date) FROM invoices i \
              WHERE i.org_id = customers.org_id AND i.customer_id = customers.id \
-             AND i.status IN ('sent', 'overdue', 'partially_paid') AND i.balance_minor > 0), '') \
+             AND i.status IN ('sent', 'overdue', 'partially_paid') AND i.balance_minor > 0), '9999-12-31') \
          WHERE org_id = $1",
     )
     .bind(org_id)

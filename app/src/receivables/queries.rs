@@ -1,0 +1,572 @@
+//! Reading receivables for the pages: the customers and invoices lists (keyset pagination,
+//! search, filters, sorts), their detail views, and the dashboard figures. Everything reads
+//! the local database only, and every query filters on the member's organization.
+
+use chrono::{Duration, NaiveDate};
+use chrono_tz::Tz;
+use sqlx::any::AnyArguments;
+use sqlx::{Any, FromRow};
+use tracing::instrument;
+
+use super::model::{AgingBucket, Currency, InvoiceStatus, Money, PhoneStatus, parse_amount};
+use super::views::{
+    AgingAmount, CurrencySummary, CurrencyTotal, CustomerFilter, CustomerPage, CustomerRow,
+    CustomerSort, DashboardData, InvoiceFilter, InvoicePage, InvoiceRow, InvoiceSort,
+    OverdueCustomer, PAGE_SIZE,
+};
+use crate::accounts::service::Member;
+use crate::db::Db;
+use crate::error::AppError;
+
+/// The open-invoice condition, for an invoices table aliased `i`.
+const OPEN: &str = "i.status IN ('sent', 'overdue', 'partially_paid') AND i.balance_minor > 0";
+/// `oldest_open_due` of a customer without open invoices.
+pub const NO_OPEN_DUE: &str = "9999-12-31";
+
+/// A query assembled from optional parts, with `$n` placeholders numbered as they are added.
+#[derive(Default)]
+struct Sql {
+    text: String,
+    values: Vec<Value>,
+}
+
+#[derive(Clone)]
+enum Value {
+    Int(i64),
+    Text(String),
+}
+
+impl Sql {
+    fn push(&mut self, sql: &str) -> &mut Self {
+        self.text.push_str(sql);
+        self
+    }
+
+    /// Appends a placeholder bound to `value`.
+    fn bind(&mut self, value: impl Into<Value>) -> &mut Self {
+        self.values.push(value.into());
+        self.text.push('$');
+        self.text.push_str(&self.values.len().to_string());
+        self
+    }
+
+    fn query_as<'q, T>(&'q self) -> sqlx::query::QueryAs<'q, Any, T, AnyArguments<'q>>
+    where
+        T: for<'r> FromRow<'r, sqlx::any::AnyRow>,
+    {
+        let mut query = sqlx::query_as::<_, T>(&self.text);
+        for value in &self.values {
+            query = match value {
+                Value::Int(v) => query.bind(*v),
+                Value::Text(v) => query.bind(v.as_str()),
+            };
+        }
+        query
+    }
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Self::Int(v)
+    }
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Self::Text(v.to_owned())
+    }
+}
+
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Self::Text(v)
+    }
+}
+
+/// `%term%` for LIKE, with LIKE's own wildcards taken literally (used with `ESCAPE '\'`).
+fn like_pattern(term: &str) -> String {
+    let escaped = term
+        .trim()
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+fn date(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+/// Today in the organization's time zone.
+pub async fn org_today(db: &Db, org_id: i64) -> Result<NaiveDate, AppError> {
+    let zone: String = sqlx::query_scalar("SELECT timezone FROM organizations WHERE id = $1")
+        .bind(org_id)
+        .fetch_one(db.pool())
+        .await?;
+    let tz: Tz = zone.parse().unwrap_or(Tz::UTC);
+    Ok(chrono::Utc::now().with_timezone(&tz).date_naive())
+}
+
+fn days_between(earlier: &str, today: NaiveDate) -> Option<i64> {
+    let due = NaiveDate::parse_from_str(earlier, "%Y-%m-%d").ok()?;
+    Some((today - due).num_days())
+}
+
+fn money(minor: i64, currency: &str) -> Money {
+    Money::new(
+        minor,
+        Currency::parse(currency).unwrap_or_else(|_| Currency::unknown()),
+    )
+}
+
+/// Splits a cursor `"<id>.<key>"`.
+fn parse_cursor(cursor: &str) -> Result<(i64, &str), AppError> {
+    let (id, key) = cursor.split_once('.').ok_or(AppError::BadRequest)?;
+    Ok((id.parse().map_err(|_| AppError::BadRequest)?, key))
+}
+
+#[derive(FromRow)]
+struct CustomerRecordRow {
+    id: i64,
+    display_name: String,
+    sort_name: String,
+    company_name: String,
+    email: String,
+    billing_country: String,
+    currency: String,
+    outstanding_minor: i64,
+    open_invoices: i64,
+    oldest_open_due: String,
+    phone_status: String,
+    best_phone_e164: String,
+    best_phone_reason: String,
+    opted_out: i64,
+}
+
+/// One page of customers.
+#[instrument(skip_all, fields(org_id = member.org_id))]
+pub async fn list_customers(
+    db: &Db,
+    member: Member,
+    filter: &CustomerFilter,
+) -> Result<CustomerPage, AppError> {
+    let today = org_today(db, member.org_id).await?;
+    let mut sql = Sql::default();
+    sql.push(
+        "SELECT id, display_name, sort_name, company_name, email, billing_country, currency, outstanding_minor, \
+         open_invoices, oldest_open_due, phone_status, best_phone_e164, best_phone_reason, opted_out \
+         FROM customers WHERE org_id = ",
+    )
+    .bind(member.org_id);
+    if !filter.q.trim().is_empty() {
+        sql.push(" AND search_text LIKE ")
+            .bind(like_pattern(&filter.q))
+            .push(" ESCAPE '\\'");
+    }
+    if filter.overdue_only {
+        sql.push(" AND oldest_open_due < ").bind(date(today));
+    }
+    if !filter.country.is_empty() {
+        sql.push(" AND billing_country = ")
+            .bind(filter.country.to_ascii_uppercase());
+    }
+    if let Some(phone) = filter.phone {
+        sql.push(" AND phone_status = ").bind(phone.as_str());
+    }
+    if let Some(cursor) = &filter.after {
+        let (id, key) = parse_cursor(cursor)?;
+        match filter.sort {
+            CustomerSort::Name => {
+                sql.push(" AND (sort_name > ")
+                    .bind(key)
+                    .push(" OR (sort_name = ")
+                    .bind(key);
+                sql.push(" AND id > ").bind(id).push("))");
+            }
+            CustomerSort::Outstanding => {
+                let key: i64 = key.parse().map_err(|_| AppError::BadRequest)?;
+                sql.push(" AND (outstanding_minor < ")
+                    .bind(key)
+                    .push(" OR (outstanding_minor = ")
+                    .bind(key);
+                sql.push(" AND id < ").bind(id).push("))");
+            }
+            CustomerSort::OldestOverdue => {
+                sql.push(" AND (oldest_open_due > ")
+                    .bind(key)
+                    .push(" OR (oldest_open_due = ")
+                    .bind(key);
+                sql.push(" AND id > ").bind(id).push("))");
+            }
+        }
+    }
+    sql.push(match filter.sort {
+        CustomerSort::Name => " ORDER BY sort_name, id",
+        CustomerSort::Outstanding => " ORDER BY outstanding_minor DESC, id DESC",
+        CustomerSort::OldestOverdue => " ORDER BY oldest_open_due, id",
+    });
+    sql.push(" LIMIT ").bind(PAGE_SIZE as i64 + 1);
+    let mut rows: Vec<CustomerRecordRow> = sql.query_as().fetch_all(db.pool()).await?;
+    let next = if rows.len() > PAGE_SIZE {
+        rows.truncate(PAGE_SIZE);
+        rows.last().map(|r| match filter.sort {
+            CustomerSort::Name => format!("{}.{}", r.id, r.sort_name),
+            CustomerSort::Outstanding => format!("{}.{}", r.id, r.outstanding_minor),
+            CustomerSort::OldestOverdue => format!("{}.{}", r.id, r.oldest_open_due),
+        })
+    } else {
+        None
+    };
+    let countries = sqlx::query_scalar::<_, String>(
+        "SELECT DISTINCT billing_country FROM customers WHERE org_id = $1 AND billing_country <> '' ORDER BY billing_country",
+    )
+    .bind(member.org_id)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(CustomerPage {
+        rows: rows.into_iter().map(|r| customer_row(r, today)).collect(),
+        next,
+        countries,
+    })
+}
+
+fn customer_row(r: CustomerRecordRow, today: NaiveDate) -> CustomerRow {
+    let oldest_overdue_days = if r.oldest_open_due == NO_OPEN_DUE {
+        None
+    } else {
+        days_between(&r.oldest_open_due, today).filter(|d| *d > 0)
+    };
+    CustomerRow {
+        id: r.id,
+        display_name: r.display_name,
+        company_name: r.company_name,
+        email: r.email,
+        country: r.billing_country,
+        outstanding: money(r.outstanding_minor, &r.currency),
+        open_invoices: r.open_invoices,
+        oldest_overdue_days,
+        phone_status: PhoneStatus::parse(&r.phone_status).unwrap_or(PhoneStatus::Missing),
+        best_phone: r.best_phone_e164,
+        best_phone_reason: r.best_phone_reason,
+        opted_out: r.opted_out != 0,
+    }
+}
+
+#[derive(FromRow)]
+struct InvoiceRecordRow {
+    id: i64,
+    number: String,
+    customer_id: i64,
+    customer_name: String,
+    status: String,
+    issue_date: String,
+    due_date: String,
+    currency: String,
+    total_minor: i64,
+    balance_minor: i64,
+    payment_expected_date: String,
+}
+
+/// Appends the invoice filter's conditions (shared by the page and its totals).
+fn invoice_conditions(
+    sql: &mut Sql,
+    member: Member,
+    filter: &InvoiceFilter,
+    today: NaiveDate,
+) -> Result<(), AppError> {
+    sql.push(" WHERE i.org_id = ").bind(member.org_id);
+    if !filter.q.trim().is_empty() {
+        let pattern = like_pattern(&filter.q);
+        sql.push(" AND (lower(i.number) LIKE ")
+            .bind(pattern.clone())
+            .push(" ESCAPE '\\'");
+        sql.push(" OR c.search_text LIKE ")
+            .bind(pattern)
+            .push(" ESCAPE '\\')");
+    }
+    if let Some(status) = filter.status {
+        sql.push(" AND i.status = ").bind(status.as_str());
+    }
+    if let Some(bucket) = filter.bucket {
+        sql.push(" AND ").push(OPEN);
+        let (from_days, to_days) = bucket.days();
+        // d days overdue means due = today - d: more days, earlier due date.
+        if let Some(from) = from_days {
+            sql.push(" AND i.due_date <= ")
+                .bind(date(today - Duration::days(from)));
+        }
+        if let Some(to) = to_days {
+            sql.push(" AND i.due_date >= ")
+                .bind(date(today - Duration::days(to)));
+        }
+    }
+    for (bound, op, field) in [
+        (&filter.due_from, " >= ", "due_from"),
+        (&filter.due_to, " <= ", "due_to"),
+    ] {
+        if !bound.is_empty() {
+            let day = NaiveDate::parse_from_str(bound, "%Y-%m-%d")
+                .map_err(|_| AppError::invalid(field, "Use a date like 2026-01-31."))?;
+            sql.push(" AND i.due_date").push(op).bind(date(day));
+        }
+    }
+    if !filter.currency.is_empty() {
+        let currency =
+            Currency::parse(&filter.currency).map_err(|m| AppError::invalid("currency", m))?;
+        sql.push(" AND i.currency = ")
+            .bind(currency.code().to_owned());
+    }
+    let amount_currency = Currency::parse(if filter.currency.is_empty() {
+        "USD"
+    } else {
+        &filter.currency
+    })
+    .map_err(|m| AppError::invalid("currency", m))?;
+    for (bound, op, field) in [
+        (&filter.min_balance, " >= ", "min_balance"),
+        (&filter.max_balance, " <= ", "max_balance"),
+    ] {
+        if !bound.trim().is_empty() {
+            let minor =
+                parse_amount(bound, &amount_currency).map_err(|m| AppError::invalid(field, m))?;
+            sql.push(" AND i.balance_minor").push(op).bind(minor);
+        }
+    }
+    if let Some(customer_id) = filter.customer_id {
+        sql.push(" AND i.customer_id = ").bind(customer_id);
+    }
+    Ok(())
+}
+
+/// One page of invoices, with the totals of everything the filter matches.
+#[instrument(skip_all, fields(org_id = member.org_id))]
+pub async fn list_invoices(
+    db: &Db,
+    member: Member,
+    filter: &InvoiceFilter,
+) -> Result<InvoicePage, AppError> {
+    let today = org_today(db, member.org_id).await?;
+    let from = " FROM invoices i JOIN customers c ON c.id = i.customer_id AND c.org_id = i.org_id";
+    let mut sql = Sql::default();
+    sql.push(
+        "SELECT i.id, i.number, i.customer_id, c.display_name AS customer_name, i.status, i.issue_date, i.due_date, \
+         i.currency, i.total_minor, i.balance_minor, i.payment_expected_date",
+    )
+    .push(from);
+    invoice_conditions(&mut sql, member, filter, today)?;
+    if let Some(cursor) = &filter.after {
+        let (id, key) = parse_cursor(cursor)?;
+        match filter.sort {
+            InvoiceSort::DueDate => {
+                sql.push(" AND (i.due_date < ")
+                    .bind(key)
+                    .push(" OR (i.due_date = ")
+                    .bind(key);
+                sql.push(" AND i.id < ").bind(id).push("))");
+            }
+            InvoiceSort::Balance => {
+                let key: i64 = key.parse().map_err(|_| AppError::BadRequest)?;
+                sql.push(" AND (i.balance_minor < ")
+                    .bind(key)
+                    .push(" OR (i.balance_minor = ")
+                    .bind(key);
+                sql.push(" AND i.id < ").bind(id).push("))");
+            }
+            InvoiceSort::DaysOverdue => {
+                sql.push(" AND (i.due_date > ")
+                    .bind(key)
+                    .push(" OR (i.due_date = ")
+                    .bind(key);
+                sql.push(" AND i.id > ").bind(id).push("))");
+            }
+        }
+    }
+    sql.push(match filter.sort {
+        InvoiceSort::DueDate => " ORDER BY i.due_date DESC, i.id DESC",
+        InvoiceSort::Balance => " ORDER BY i.balance_minor DESC, i.id DESC",
+        InvoiceSort::DaysOverdue => " ORDER BY i.due_date, i.id",
+    });
+    sql.push(" LIMIT ").bind(PAGE_SIZE as i64 + 1);
+    let mut rows: Vec<InvoiceRecordRow> = sql.query_as().fetch_all(db.pool()).await?;
+    let next = if rows.len() > PAGE_SIZE {
+        rows.truncate(PAGE_SIZE);
+        rows.last().map(|r| match filter.sort {
+            InvoiceSort::DueDate | InvoiceSort::DaysOverdue => format!("{}.{}", r.id, r.due_date),
+            InvoiceSort::Balance => format!("{}.{}", r.id, r.balance_minor),
+        })
+    } else {
+        None
+    };
+
+    let mut totals_sql = Sql::default();
+    totals_sql
+        .push("SELECT i.currency, CAST(SUM(i.balance_minor) AS BIGINT), COUNT(*)")
+        .push(from);
+    invoice_conditions(&mut totals_sql, member, filter, today)?;
+    totals_sql.push(" GROUP BY i.currency ORDER BY i.currency");
+    let totals = totals_sql
+        .query_as::<(String, i64, i64)>()
+        .fetch_all(db.pool())
+        .await?
+        .into_iter()
+        .map(|(currency, balance, count)| CurrencyTotal {
+            balance: money(balance, &currency),
+            count,
+        })
+        .collect();
+    let currencies = sqlx::query_scalar::<_, String>(
+        "SELECT DISTINCT currency FROM invoices WHERE org_id = $1 ORDER BY currency",
+    )
+    .bind(member.org_id)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(InvoicePage {
+        rows: rows.into_iter().map(|r| invoice_row(r, today)).collect(),
+        next,
+        totals,
+        currencies,
+    })
+}
+
+fn invoice_row(r: InvoiceRecordRow, today: NaiveDate) -> InvoiceRow {
+    let status = InvoiceStatus::parse(&r.status).unwrap_or(InvoiceStatus::Sent);
+    let days_overdue = (status.is_open() && r.balance_minor > 0)
+        .then(|| days_between(&r.due_date, today))
+        .flatten()
+        .filter(|d| *d > 0);
+    InvoiceRow {
+        id: r.id,
+        number: r.number,
+        customer_id: r.customer_id,
+        customer_name: r.customer_name,
+        status,
+        issue_date: r.issue_date,
+        due_date: r.due_date,
+        days_overdue,
+        total: money(r.total_minor, &r.currency),
+        balance: money(r.balance_minor, &r.currency),
+        payment_expected_date: r.payment_expected_date,
+    }
+}
+
+/// The dashboard's figures.
+#[instrument(skip_all, fields(org_id = member.org_id))]
+pub async fn dashboard(db: &Db, member: Member) -> Result<DashboardData, AppError> {
+    let today = org_today(db, member.org_id).await?;
+    let ago = |days: i64| date(today - Duration::days(days));
+    let mut sql = Sql::default();
+    // Bucket by due date: on or after today is current; then 1–30, 31–60, 61–90, 90+ days late.
+    sql.push("SELECT i.currency, CASE WHEN i.due_date >= ")
+        .bind(date(today));
+    sql.push(" THEN 0 WHEN i.due_date >= ").bind(ago(30));
+    sql.push(" THEN 1 WHEN i.due_date >= ").bind(ago(60));
+    sql.push(" THEN 2 WHEN i.due_date >= ").bind(ago(90));
+    sql.push(" THEN 3 ELSE 4 END AS bucket, CAST(SUM(i.balance_minor) AS BIGINT), COUNT(*) FROM invoices i WHERE i.org_id = ")
+        .bind(member.org_id)
+        .push(" AND ")
+        .push(OPEN)
+        .push(" GROUP BY i.currency, bucket ORDER BY i.currency, bucket");
+    let rows: Vec<(String, i64, i64, i64)> = sql.query_as().fetch_all(db.pool()).await?;
+    let default_currency: String =
+        sqlx::query_scalar("SELECT default_currency FROM organizations WHERE id = $1")
+            .bind(member.org_id)
+            .fetch_one(db.pool())
+            .await?;
+
+    let mut currencies: Vec<CurrencySummary> = Vec::new();
+    for (currency, bucket, amount, count) in rows {
+        let position = match currencies
+            .iter()
+            .position(|c| c.receivable.currency.code() == currency)
+        {
+            Some(position) => position,
+            None => {
+                currencies.push(CurrencySummary {
+                    receivable: money(0, &currency),
+                    overdue: money(0, &currency),
+                    overdue_count: 0,
+                    aging: AgingBucket::ALL
+                        .into_iter()
+                        .map(|bucket| AgingAmount {
+                            bucket,
+                            amount: money(0, &currency),
+                            count: 0,
+                        })
+                        .collect(),
+                });
+                currencies.len() - 1
+            }
+        };
+        let summary = &mut currencies[position];
+        let index = usize::try_from(bucket).unwrap_or(0).min(4);
+        summary.aging[index].amount.minor += amount;
+        summary.aging[index].count += count;
+        summary.receivable.minor += amount;
+        if index > 0 {
+            summary.overdue.minor += amount;
+            summary.overdue_count += count;
+        }
+    }
+    currencies.sort_by_key(|c| {
+        (
+            c.receivable.currency.code() != default_currency,
+            std::cmp::Reverse(c.receivable.minor),
+        )
+    });
+    let overdue_invoices = currencies.iter().map(|c| c.overdue_count).sum();
+
+    let mut top = Sql::default();
+    top.push(
+        "SELECT c.id, c.display_name, i.currency, CAST(SUM(i.balance_minor) AS BIGINT) AS overdue, MIN(i.due_date) \
+         FROM invoices i JOIN customers c ON c.id = i.customer_id AND c.org_id = i.org_id WHERE i.org_id = ",
+    )
+    .bind(member.org_id)
+    .push(" AND ")
+    .push(OPEN)
+    .push(" AND i.due_date < ")
+    .bind(date(today))
+    .push(" GROUP BY c.id, c.display_name, i.currency ORDER BY overdue DESC, c.id LIMIT 10");
+    let top_overdue = top
+        .query_as::<(i64, String, String, i64, String)>()
+        .fetch_all(db.pool())
+        .await?
+        .into_iter()
+        .map(|(id, name, currency, overdue, oldest)| OverdueCustomer {
+            id,
+            name,
+            overdue: money(overdue, &currency),
+            oldest_days: days_between(&oldest, today).unwrap_or(0),
+        })
+        .collect();
+    let customers =
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM customers WHERE org_id = $1")
+            .bind(member.org_id)
+            .fetch_one(db.pool())
+            .await?;
+    Ok(DashboardData {
+        currencies,
+        overdue_invoices,
+        top_overdue,
+        customers,
+        today: date(today),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_take_wildcards_literally() {
+        assert_eq!(like_pattern(" 50%_Off "), "%50\\%\\_off%");
+        assert_eq!(like_pattern("a\\b"), "%a\\\\b%");
+    }
+
+    #[test]
+    fn cursors_carry_id_and_key() {
+        assert_eq!(parse_cursor("42.acme. ltd").unwrap(), (42, "acme. ltd"));
+        assert!(parse_cursor("x.1").is_err());
+        assert!(parse_cursor("nodot").is_err());
+    }
+}
