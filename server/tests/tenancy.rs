@@ -46,6 +46,18 @@ struct Sweep {
 }
 
 impl Sweep {
+    async fn upload(
+        &mut self,
+        client: &mut Client,
+        path: &str,
+        files: &[(&str, &str, &[u8])],
+    ) -> TestResponse {
+        self.covered.insert(path.to_owned());
+        let res = client.call_multipart(path, files).await;
+        assert_no_leak(path, &res);
+        res
+    }
+
     async fn call(
         &mut self,
         client: &mut Client,
@@ -160,6 +172,43 @@ both_backends! {
             )
             .await;
         assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+        // Receivables: lists, details, dashboard and import, aimed at B's records.
+        let b_customer: i64 = sqlx::query_scalar("SELECT id FROM customers WHERE org_id = $1").bind(b).fetch_one(app.db.pool()).await.unwrap();
+        let b_invoice: i64 = sqlx::query_scalar("SELECT id FROM invoices WHERE org_id = $1").bind(b).fetch_one(app.db.pool()).await.unwrap();
+        let (b_customer_s, b_invoice_s) = (b_customer.to_string(), b_invoice.to_string());
+        for fields in [vec![("filter[q]", "")], vec![("filter[q]", "zqbsecret")], vec![("filter[country]", "GB"), ("filter[overdue_only]", "true")]] {
+            let res = sweep.call(&mut a, "/api/receivables/customers", &fields).await;
+            assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+            assert_eq!(res.json()["rows"], serde_json::json!([]));
+        }
+        for fields in [vec![("filter[sort]", "balance")], vec![("filter[customer_id]", b_customer_s.as_str())], vec![("filter[q]", "ZQBSECRET-001")]] {
+            let res = sweep.call(&mut a, "/api/receivables/invoices", &fields).await;
+            assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+            assert_eq!(res.json()["rows"], serde_json::json!([]));
+        }
+        let res = sweep.call(&mut a, "/api/receivables/customer", &[("id", &b_customer_s)]).await;
+        assert_eq!(res.status, StatusCode::NOT_FOUND);
+        let res = sweep.call(&mut a, "/api/receivables/invoice", &[("id", &b_invoice_s)]).await;
+        assert_eq!(res.status, StatusCode::NOT_FOUND);
+        let res = sweep.call(&mut a, "/api/receivables/dashboard", &[]).await;
+        assert_eq!(res.status, StatusCode::OK);
+        assert_eq!(res.json()["customers"], 0);
+        // Importing B's external ids into A creates A's own records.
+        let res = sweep
+            .upload(&mut a, "/api/receivables/import", &[(
+                "customers",
+                "customers.csv",
+                b"customer_id,display_name,currency\nZQB-1,Alpha's customer,GBP\n",
+            )])
+            .await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        assert_eq!(res.json()["customers"]["new"], 1);
+        for page in [format!("/customers/{b_customer}"), format!("/invoices/{b_invoice}")] {
+            let res = a.get(&page).await;
+            assert_eq!(res.status, StatusCode::NOT_FOUND, "{page}");
+            assert_no_leak(&page, &res);
+        }
 
         // Every page, as A.
         for page in ["/", "/customers", "/invoices", "/reminders", "/calls", "/analytics", "/assistant", "/integrations", "/settings"] {

@@ -1,5 +1,6 @@
 //! Receivables: customers, their contact persons and invoices.
 
+pub mod api;
 pub mod model;
 pub mod views;
 

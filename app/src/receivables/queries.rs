@@ -10,9 +10,9 @@ use tracing::instrument;
 
 use super::model::{AgingBucket, Currency, InvoiceStatus, Money, PhoneStatus, parse_amount};
 use super::views::{
-    AgingAmount, CurrencySummary, CurrencyTotal, CustomerFilter, CustomerPage, CustomerRow,
-    CustomerSort, DashboardData, InvoiceFilter, InvoicePage, InvoiceRow, InvoiceSort,
-    OverdueCustomer, PAGE_SIZE,
+    AgingAmount, ContactView, CurrencySummary, CurrencyTotal, CustomerDetail, CustomerFilter,
+    CustomerPage, CustomerRow, CustomerSort, DashboardData, InvoiceDetail, InvoiceFilter,
+    InvoicePage, InvoiceRow, InvoiceSort, OverdueCustomer, PAGE_SIZE,
 };
 use crate::accounts::service::Member;
 use crate::db::Db;
@@ -569,4 +569,152 @@ mod tests {
         assert!(parse_cursor("x.1").is_err());
         assert!(parse_cursor("nodot").is_err());
     }
+}
+
+#[derive(FromRow)]
+struct CustomerExtra {
+    status: String,
+    source: String,
+    external_id: String,
+    billing_street: String,
+    billing_city: String,
+    billing_state: String,
+    billing_postcode: String,
+    timezone: String,
+    notes: String,
+}
+
+#[derive(FromRow)]
+struct ContactRow {
+    name: String,
+    email: String,
+    is_primary: i64,
+    phone_raw: String,
+    phone_e164: String,
+    phone_error: String,
+    mobile_raw: String,
+    mobile_e164: String,
+    mobile_error: String,
+}
+
+/// One customer with contacts, address and unpaid invoices; `NotFound` outside the organization.
+#[instrument(skip_all, fields(org_id = member.org_id, customer_id = id))]
+pub async fn customer_detail(db: &Db, member: Member, id: i64) -> Result<CustomerDetail, AppError> {
+    let today = org_today(db, member.org_id).await?;
+    let row: CustomerRecordRow = sqlx::query_as(
+        "SELECT id, display_name, sort_name, company_name, email, billing_country, currency, outstanding_minor, \
+         open_invoices, oldest_open_due, phone_status, best_phone_e164, best_phone_reason, opted_out \
+         FROM customers WHERE org_id = $1 AND id = $2",
+    )
+    .bind(member.org_id)
+    .bind(id)
+    .fetch_optional(db.pool())
+    .await?
+    .ok_or(AppError::NotFound)?;
+    let extra: CustomerExtra = sqlx::query_as(
+        "SELECT status, source, external_id, billing_street, billing_city, billing_state, billing_postcode, timezone, notes \
+         FROM customers WHERE org_id = $1 AND id = $2",
+    )
+    .bind(member.org_id)
+    .bind(id)
+    .fetch_one(db.pool())
+    .await?;
+    let contacts: Vec<ContactRow> = sqlx::query_as(
+        "SELECT name, email, is_primary, phone_raw, phone_e164, phone_error, mobile_raw, mobile_e164, mobile_error \
+         FROM contact_persons WHERE org_id = $1 AND customer_id = $2 ORDER BY is_primary DESC, position",
+    )
+    .bind(member.org_id)
+    .bind(id)
+    .fetch_all(db.pool())
+    .await?;
+    let open_invoices: Vec<InvoiceRecordRow> = sqlx::query_as(&format!(
+        "SELECT i.id, i.number, i.customer_id, c.display_name AS customer_name, i.status, i.issue_date, i.due_date, \
+         i.currency, i.total_minor, i.balance_minor, i.payment_expected_date \
+         FROM invoices i JOIN customers c ON c.id = i.customer_id AND c.org_id = i.org_id \
+         WHERE i.org_id = $1 AND i.customer_id = $2 AND {OPEN} ORDER BY i.due_date, i.id"
+    ))
+    .bind(member.org_id)
+    .bind(id)
+    .fetch_all(db.pool())
+    .await?;
+    let country = row.billing_country.clone();
+    let mut address: Vec<String> = [
+        extra.billing_street,
+        extra.billing_city,
+        [extra.billing_state, extra.billing_postcode]
+            .join(" ")
+            .trim()
+            .to_owned(),
+        country,
+    ]
+    .into_iter()
+    .filter(|line| !line.trim().is_empty())
+    .collect();
+    address.dedup();
+    Ok(CustomerDetail {
+        row: customer_row(row, today),
+        active: extra.status == "active",
+        source: extra.source,
+        external_id: extra.external_id,
+        address,
+        timezone: extra.timezone,
+        notes: extra.notes,
+        contacts: contacts
+            .into_iter()
+            .map(|c| ContactView {
+                name: c.name,
+                email: c.email,
+                is_primary: c.is_primary != 0,
+                phone_raw: c.phone_raw,
+                phone_e164: c.phone_e164,
+                phone_error: c.phone_error,
+                mobile_raw: c.mobile_raw,
+                mobile_e164: c.mobile_e164,
+                mobile_error: c.mobile_error,
+            })
+            .collect(),
+        open_invoices: open_invoices
+            .into_iter()
+            .map(|r| invoice_row(r, today))
+            .collect(),
+    })
+}
+
+/// One invoice; `NotFound` outside the organization.
+#[instrument(skip_all, fields(org_id = member.org_id, invoice_id = id))]
+pub async fn invoice_detail(db: &Db, member: Member, id: i64) -> Result<InvoiceDetail, AppError> {
+    let today = org_today(db, member.org_id).await?;
+    let row: InvoiceRecordRow = sqlx::query_as(
+        "SELECT i.id, i.number, i.customer_id, c.display_name AS customer_name, i.status, i.issue_date, i.due_date, \
+         i.currency, i.total_minor, i.balance_minor, i.payment_expected_date \
+         FROM invoices i JOIN customers c ON c.id = i.customer_id AND c.org_id = i.org_id \
+         WHERE i.org_id = $1 AND i.id = $2",
+    )
+    .bind(member.org_id)
+    .bind(id)
+    .fetch_optional(db.pool())
+    .await?
+    .ok_or(AppError::NotFound)?;
+    let (source, external_id, phone, reason): (String, String, String, String) = sqlx::query_as(
+        "SELECT i.source, i.external_id, c.best_phone_e164, c.best_phone_reason \
+         FROM invoices i JOIN customers c ON c.id = i.customer_id AND c.org_id = i.org_id \
+         WHERE i.org_id = $1 AND i.id = $2",
+    )
+    .bind(member.org_id)
+    .bind(id)
+    .fetch_one(db.pool())
+    .await?;
+    let row = invoice_row(row, today);
+    let paid = Money::new(
+        row.total.minor - row.balance.minor,
+        row.total.currency.clone(),
+    );
+    Ok(InvoiceDetail {
+        row,
+        source,
+        external_id,
+        customer_phone: phone,
+        customer_phone_reason: reason,
+        paid,
+    })
 }

@@ -343,6 +343,38 @@ impl Client {
         self.send(request).await
     }
 
+    /// Calls a server function that takes a multipart form (file uploads).
+    pub async fn call_multipart(
+        &mut self,
+        path: &str,
+        files: &[(&str, &str, &[u8])],
+    ) -> TestResponse {
+        let boundary = "duecall-test-boundary";
+        let mut body = Vec::new();
+        for (field, filename, bytes) in files {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{filename}\"\r\n\
+                     Content-Type: text/csv\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        let request = Request::post(path)
+            .header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .header(header::CONTENT_LENGTH, body.len())
+            .header(header::ACCEPT, "application/json")
+            .body(Body::from(body))
+            .expect("request");
+        self.send(request).await
+    }
+
     /// Posts a form the way a browser without JavaScript does.
     pub async fn post_html_form(
         &mut self,
