@@ -21,7 +21,11 @@ use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
 use accounts::pages::{SignInPage, SignUpPage};
-use pages::{Dashboard, NotFound, Placeholder, SettingsPage};
+use pages::{NotFound, Placeholder, SettingsPage};
+use receivables::pages::{
+    CustomerDetailPage, CustomersPage, DashboardPage, IntegrationsPage, InvoiceDetailPage,
+    InvoicesPage,
+};
 use shell::layout::AppLayout;
 
 /// The HTML document around the app, rendered on the server only.
@@ -67,14 +71,16 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/sign-in") view=SignInPage ssr=SsrMode::Async />
                 <Route path=path!("/sign-up") view=SignUpPage ssr=SsrMode::Async />
                 <ParentRoute path=path!("") view=AppLayout ssr=SsrMode::Async>
-                    <Route path=path!("") view=Dashboard ssr=SsrMode::Async />
-                    <Route path=path!("customers") view=|| view! { <Placeholder page=pages::Page::Customers /> } ssr=SsrMode::Async />
-                    <Route path=path!("invoices") view=|| view! { <Placeholder page=pages::Page::Invoices /> } ssr=SsrMode::Async />
+                    <Route path=path!("") view=DashboardPage ssr=SsrMode::Async />
+                    <Route path=path!("customers") view=CustomersPage ssr=SsrMode::Async />
+                    <Route path=path!("customers/:id") view=CustomerDetailPage ssr=SsrMode::Async />
+                    <Route path=path!("invoices") view=InvoicesPage ssr=SsrMode::Async />
+                    <Route path=path!("invoices/:id") view=InvoiceDetailPage ssr=SsrMode::Async />
                     <Route path=path!("reminders") view=|| view! { <Placeholder page=pages::Page::Reminders /> } ssr=SsrMode::Async />
                     <Route path=path!("calls") view=|| view! { <Placeholder page=pages::Page::Calls /> } ssr=SsrMode::Async />
                     <Route path=path!("analytics") view=|| view! { <Placeholder page=pages::Page::Analytics /> } ssr=SsrMode::Async />
                     <Route path=path!("assistant") view=|| view! { <Placeholder page=pages::Page::Assistant /> } ssr=SsrMode::Async />
-                    <Route path=path!("integrations") view=|| view! { <Placeholder page=pages::Page::Integrations /> } ssr=SsrMode::Async />
+                    <Route path=path!("integrations") view=IntegrationsPage ssr=SsrMode::Async />
                     <Route path=path!("settings") view=SettingsPage ssr=SsrMode::Async />
                 </ParentRoute>
             </Routes>

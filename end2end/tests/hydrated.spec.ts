@@ -31,7 +31,7 @@ test('sign up, look around, switch theme, sign out and back in', async ({ page }
     ['Calls', 'No calls yet'],
     ['Analytics', 'Nothing to chart yet'],
     ['Assistant', 'The assistant needs data first'],
-    ['Integrations', 'No accounting system connected'],
+    ['Integrations', 'Import CSV files'],
   ]) {
     await page.locator(`.nav a[data-nav="${label}"]`).click();
     await expect(page.getByRole('heading', { name: heading })).toBeVisible();

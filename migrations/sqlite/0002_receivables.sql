@@ -4,6 +4,9 @@
 -- Calendar dates are TEXT 'YYYY-MM-DD' (sortable, portable); money is BIGINT minor units next
 -- to a TEXT ISO 4217 currency code.
 
+-- How the organization writes numbers and money (BCP 47, e.g. en-GB, de-DE, en-IN).
+ALTER TABLE organizations ADD COLUMN locale TEXT NOT NULL DEFAULT 'en-GB';
+
 CREATE TABLE customers (
     id                   INTEGER PRIMARY KEY AUTOINCREMENT,
     org_id               BIGINT  NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod demo;
 pub mod http;
+pub mod receivables;
 pub mod telemetry;
 
 use std::net::SocketAddr;
@@ -18,7 +19,6 @@ use clap::{Parser, Subcommand};
 use leptos::config::{Env, LeptosOptions};
 use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list};
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
@@ -154,10 +154,12 @@ pub fn app(state: AppState, config: &Config) -> Router {
         dev_mode: config.dev_mode,
     };
     let options = state.leptos_options.clone();
+    let max_body_bytes = config.max_body_bytes;
 
     Router::new()
         .route("/healthz", get(http::health::healthz))
         .route("/readyz", get(http::health::readyz))
+        .merge(receivables::routes())
         .leptos_routes_with_context(&state, routes, provide_request_context, move || {
             shell(options.clone())
         })
@@ -166,7 +168,9 @@ pub fn app(state: AppState, config: &Config) -> Router {
             http::server_fn_status::server_fn_error_status,
         ))
         .layer(sessions)
-        .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            http::body_limit::limit_body(max_body_bytes, req, next)
+        }))
         .layer(axum::middleware::from_fn(security::same_origin_writes))
         .layer(axum::middleware::from_fn(move |req, next| {
             security::security_headers(security_options, req, next)

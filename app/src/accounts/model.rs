@@ -155,6 +155,8 @@ pub struct ActiveOrg {
     pub name: String,
     pub timezone: String,
     pub default_currency: String,
+    /// BCP 47 locale for numbers and money, e.g. en-GB.
+    pub locale: String,
     pub is_demo: bool,
     pub role: Role,
 }

@@ -247,13 +247,15 @@ pub async fn session_view(db: &Db, member: Member) -> Result<SessionView, AppErr
     .bind(member.user_id)
     .fetch_one(db.pool())
     .await?;
-    let (name, timezone, default_currency, is_demo) =
-        sqlx::query_as::<_, (String, String, String, i64)>(
-            "SELECT name, timezone, default_currency, is_demo FROM organizations WHERE id = $1",
-        )
-        .bind(member.org_id)
-        .fetch_one(db.pool())
-        .await?;
+    let (name, timezone, default_currency, locale, is_demo) = sqlx::query_as::<
+        _,
+        (String, String, String, String, i64),
+    >(
+        "SELECT name, timezone, default_currency, locale, is_demo FROM organizations WHERE id = $1",
+    )
+    .bind(member.org_id)
+    .fetch_one(db.pool())
+    .await?;
     let orgs = sqlx::query_as::<_, (i64, String, String)>(
         "SELECT o.id, o.name, m.role FROM memberships m JOIN organizations o ON o.id = m.org_id \
          WHERE m.user_id = $1 ORDER BY lower(o.name), o.id",
@@ -281,6 +283,7 @@ pub async fn session_view(db: &Db, member: Member) -> Result<SessionView, AppErr
             name,
             timezone,
             default_currency,
+            locale,
             is_demo: is_demo != 0,
             role: member.role,
         },
