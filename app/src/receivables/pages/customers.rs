@@ -24,7 +24,7 @@ pub fn CustomersPage() -> impl IntoView {
                 <p class="subtitle">"Who owes what, how late, and the best number to reach them."</p>
             </div>
             <div class="actions">
-                <a class="button" href=move || format!("/export/customers.csv?{}", filter.get().to_query()) data-test="export-customers">
+                <a class="button" href=move || format!("/export/customers.csv?{}", filter.get().to_query()) data-test="export-customers" rel="external" download>
                     "Export CSV"
                 </a>
                 <a class="button" href="/integrations">"Import"</a>

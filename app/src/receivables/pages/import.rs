@@ -81,8 +81,8 @@ pub fn IntegrationsPage() -> impl IntoView {
                     "Export customers and invoices from any accounting system as CSV. Duecall checks the whole file first: if any row has a problem, nothing is imported and every problem is listed. Importing the same file again only applies what changed."
                 </p>
                 <p class="templates">
-                    "Templates: " <a href="/import/templates/customers.csv" download>"customers.csv"</a> " · "
-                    <a href="/import/templates/invoices.csv" download>"invoices.csv"</a>
+                    "Templates: " <a href="/import/templates/customers.csv" rel="external" download>"customers.csv"</a> " · "
+                    <a href="/import/templates/invoices.csv" rel="external" download>"invoices.csv"</a>
                 </p>
                 {move || imported.get().map(|summary| view! { <ImportResult summary /> })}
                 {move || error.get().map(|err| view! { <ImportErrors error=err /> })}

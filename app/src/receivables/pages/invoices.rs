@@ -24,7 +24,7 @@ pub fn InvoicesPage() -> impl IntoView {
                 <p class="subtitle">"Every invoice, its balance and how late it is."</p>
             </div>
             <div class="actions">
-                <a class="button" href=move || format!("/export/invoices.csv?{}", filter.get().to_query()) data-test="export-invoices">
+                <a class="button" href=move || format!("/export/invoices.csv?{}", filter.get().to_query()) data-test="export-invoices" rel="external" download>
                     "Export CSV"
                 </a>
                 <a class="button" href="/integrations">"Import"</a>
