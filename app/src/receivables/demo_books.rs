@@ -213,6 +213,7 @@ pub fn generate(
 ) -> (Vec<CustomerRecord>, Vec<InvoiceRecord>) {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut customer_records = Vec::with_capacity(customers);
+    let mut used_names = std::collections::HashSet::new();
     for i in 0..customers {
         let country = &COUNTRIES[if i % 3 == 0 {
             0
@@ -225,11 +226,16 @@ pub fn generate(
             NAME_B.choose(&mut rng).copied().unwrap_or("Traders"),
             country.suffix
         );
-        let display_name = if customers > NAME_A.len() * NAME_B.len() / 2 {
-            format!("{company} #{}", i + 1)
-        } else {
-            company.clone()
-        };
+        // Names repeat in larger books: tell them apart by city, then by number.
+        let city = country.cities.choose(&mut rng).copied().unwrap_or_default();
+        let display_name = [
+            company.clone(),
+            format!("{company} ({city})"),
+            format!("{company} #{}", i + 1),
+        ]
+        .into_iter()
+        .find(|name| used_names.insert(name.clone()))
+        .unwrap_or_else(|| format!("{company} #{}", i + 1));
         let first = FIRST.choose(&mut rng).copied().unwrap_or("Alex");
         let last = LAST.choose(&mut rng).copied().unwrap_or("Smith");
         let domain: String = company

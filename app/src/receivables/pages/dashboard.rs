@@ -66,7 +66,7 @@ fn Figures(data: DashboardData) -> impl IntoView {
                 <div class="kpi"><span class="kpi-label">"Total receivable"</span><span class="kpi-value">{fmt_money(&m.receivable)}</span><span class="kpi-hint">"All unpaid invoices"</span></div>
                 <div class="kpi"><span class="kpi-label">"Overdue"</span><span class="kpi-value danger">{fmt_money(&m.overdue)}</span><span class="kpi-hint">"Past their due date"</span></div>
             })}
-            <div class="kpi"><span class="kpi-label">"Overdue invoices"</span><span class="kpi-value">{data.overdue_invoices}</span><span class="kpi-hint"><a href="/invoices?sort=days_overdue&bucket=1-30">"See the list"</a></span></div>
+            <div class="kpi"><span class="kpi-label">"Overdue invoices"</span><span class="kpi-value">{data.overdue_invoices}</span><span class="kpi-hint"><a href="/invoices?sort=days_overdue">"Most overdue first"</a></span></div>
             <div class="kpi"><span class="kpi-label">"Customers"</span><span class="kpi-value">{data.customers}</span><span class="kpi-hint">{format!("As of {}", data.today)}</span></div>
         </section>
         {(!others.is_empty()).then(|| view! {
