@@ -100,3 +100,5 @@ CREATE INDEX invoices_balance_idx ON invoices (org_id, balance_minor, id);
 CREATE INDEX invoices_customer_idx ON invoices (org_id, customer_id, due_date);
 CREATE INDEX invoices_status_idx ON invoices (org_id, status, due_date);
 CREATE INDEX invoices_number_idx ON invoices (org_id, number);
+-- Totals per currency of a filtered list read this index alone.
+CREATE INDEX invoices_currency_idx ON invoices (org_id, currency, balance_minor);

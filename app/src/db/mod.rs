@@ -128,6 +128,17 @@ impl Db {
         self.pool.begin().await
     }
 
+    /// Refreshes the query planner's statistics of `tables` after a bulk write, so the next
+    /// queries pick the right indexes at once.
+    pub async fn refresh_statistics(&self, tables: &[&str]) -> Result<(), sqlx::Error> {
+        let sql = match self.dialect {
+            Dialect::Sqlite => "PRAGMA optimize".to_owned(),
+            Dialect::Postgres => format!("ANALYZE {}", tables.join(", ")),
+        };
+        sqlx::query(&sql).execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// Whether the database answers a trivial query (the readiness probe).
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()

@@ -52,11 +52,15 @@ pub async fn import_csv(
         }
     }
     let customer_records = match customers {
+        // Parsing and validating a large file is CPU work: keep it off the async threads.
         Some(bytes) => {
-            csv_import::parse_customers(bytes).map_err(|errors| AppError::InvalidFile {
-                file: "customers".into(),
-                errors,
-            })?
+            let bytes = bytes.to_vec();
+            blocking(move || csv_import::parse_customers(&bytes))
+                .await?
+                .map_err(|errors| AppError::InvalidFile {
+                    file: "customers".into(),
+                    errors,
+                })?
         }
         None => Vec::new(),
     };
@@ -74,10 +78,13 @@ pub async fn import_csv(
             .into_iter()
             .collect();
             known.extend(customer_records.iter().map(|c| c.external_id.clone()));
-            csv_import::parse_invoices(bytes, &known).map_err(|errors| AppError::InvalidFile {
-                file: "invoices".into(),
-                errors,
-            })?
+            let bytes = bytes.to_vec();
+            blocking(move || csv_import::parse_invoices(&bytes, &known))
+                .await?
+                .map_err(|errors| AppError::InvalidFile {
+                    file: "invoices".into(),
+                    errors,
+                })?
         }
         None => Vec::new(),
     };
@@ -87,6 +94,22 @@ pub async fn import_csv(
         invoices: upsert::upsert_invoices(&mut tx, member.org_id, SOURCE, &invoice_records).await?,
     };
     tx.commit().await?;
+    let written = summary.customers.new
+        + summary.customers.updated
+        + summary.invoices.new
+        + summary.invoices.updated;
+    if written > 1_000 {
+        db.refresh_statistics(&["customers", "contact_persons", "invoices"])
+            .await?;
+    }
     tracing::info!(?summary, "CSV import finished");
     Ok(summary)
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AppError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| AppError::internal("import task failed", e))
 }

@@ -277,13 +277,17 @@ fn invoice_conditions(
 ) -> Result<(), AppError> {
     sql.push(" WHERE i.org_id = ").bind(member.org_id);
     if !filter.q.trim().is_empty() {
+        // By number, or by anything the customer search knows (name, email, phone): the
+        // customers matching are found first, then their invoices through the customer index.
         let pattern = like_pattern(&filter.q);
         sql.push(" AND (lower(i.number) LIKE ")
             .bind(pattern.clone())
             .push(" ESCAPE '\\'");
-        sql.push(" OR c.search_text LIKE ")
+        sql.push(" OR i.customer_id IN (SELECT m.id FROM customers m WHERE m.org_id = ")
+            .bind(member.org_id)
+            .push(" AND m.search_text LIKE ")
             .bind(pattern)
-            .push(" ESCAPE '\\')");
+            .push(" ESCAPE '\\'))");
     }
     if let Some(status) = filter.status {
         sql.push(" AND i.status = ").bind(status.as_str());

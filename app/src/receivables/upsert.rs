@@ -118,58 +118,78 @@ async fn existing(
         .collect())
 }
 
-struct PreparedCustomer<'a> {
-    record: &'a CustomerRecord,
+struct PreparedCustomer {
+    record: CustomerRecord,
     hash: String,
-    contacts: Vec<(ContactNumbers, &'a ContactRecord)>,
+    contacts: Vec<(ContactNumbers, ContactRecord)>,
     best: phone::BestPhone,
     search_text: String,
 }
 
-fn prepare_customer(record: &CustomerRecord) -> Result<PreparedCustomer<'_>, AppError> {
-    let contacts: Vec<(ContactNumbers, &ContactRecord)> = record
-        .contacts
-        .iter()
-        .map(|c| {
-            (
-                ContactNumbers {
-                    name: c.name.clone(),
-                    is_primary: c.is_primary,
-                    mobile: phone::parse(&c.mobile, &record.billing_country),
-                    phone: phone::parse(&c.phone, &record.billing_country),
-                },
-                c,
-            )
+/// Parses the phone numbers of `records` and derives what is stored with them. CPU-bound:
+/// runs on a blocking thread.
+fn prepare_customers(records: Vec<(CustomerRecord, String)>) -> Vec<PreparedCustomer> {
+    let parsed = phone::parse_many(records.iter().flat_map(|(r, _)| {
+        r.contacts.iter().flat_map(|c| {
+            [
+                (c.mobile.as_str(), r.billing_country.as_str()),
+                (c.phone.as_str(), r.billing_country.as_str()),
+            ]
         })
-        .collect();
-    let numbers: Vec<ContactNumbers> = contacts.iter().map(|(n, _)| n.clone()).collect();
-    let best = phone::best_number(&numbers);
-    let mut search = vec![
-        record.display_name.clone(),
-        record.company_name.clone(),
-        record.email.clone(),
-    ];
-    for (numbers, contact) in &contacts {
-        search.push(contact.name.clone());
-        search.push(contact.email.clone());
-        for number in [&numbers.mobile, &numbers.phone] {
-            search.push(number.e164.clone());
-            search.push(number.raw.chars().filter(char::is_ascii_digit).collect());
-        }
-    }
-    let search_text = search
+    }));
+    let lookup = |raw: &str, country: &str| {
+        parsed
+            .get(&(raw.trim().to_owned(), country.to_owned()))
+            .or_else(|| parsed.get(&(raw.to_owned(), country.to_owned())))
+            .cloned()
+            .unwrap_or_default()
+    };
+    records
         .into_iter()
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase();
-    Ok(PreparedCustomer {
-        hash: content_hash(record)?,
-        record,
-        contacts,
-        best,
-        search_text,
-    })
+        .map(|(record, hash)| {
+            let contacts: Vec<(ContactNumbers, ContactRecord)> = record
+                .contacts
+                .iter()
+                .map(|c| {
+                    let numbers = ContactNumbers {
+                        name: c.name.clone(),
+                        is_primary: c.is_primary,
+                        mobile: lookup(&c.mobile, &record.billing_country),
+                        phone: lookup(&c.phone, &record.billing_country),
+                    };
+                    (numbers, c.clone())
+                })
+                .collect();
+            let numbers: Vec<ContactNumbers> = contacts.iter().map(|(n, _)| n.clone()).collect();
+            let best = phone::best_number(&numbers);
+            let mut search = vec![
+                record.display_name.clone(),
+                record.company_name.clone(),
+                record.email.clone(),
+            ];
+            for (numbers, contact) in &contacts {
+                search.push(contact.name.clone());
+                search.push(contact.email.clone());
+                for number in [&numbers.mobile, &numbers.phone] {
+                    search.push(number.e164.clone());
+                    search.push(number.raw.chars().filter(char::is_ascii_digit).collect());
+                }
+            }
+            let search_text = search
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_lowercase();
+            PreparedCustomer {
+                record,
+                hash,
+                contacts,
+                best,
+                search_text,
+            }
+        })
+        .collect()
 }
 
 /// Inserts new customers and updates changed ones (with their contact persons).
@@ -184,19 +204,22 @@ pub async fn upsert_customers(
     let mut counts = UpsertCounts::default();
     let mut changed = Vec::new();
     for record in records {
-        let prepared = prepare_customer(record)?;
+        let hash = content_hash(record)?;
         match known.get(&record.external_id) {
-            Some((_, hash)) if *hash == prepared.hash => counts.unchanged += 1,
+            Some((_, old)) if *old == hash => counts.unchanged += 1,
             Some(_) => {
                 counts.updated += 1;
-                changed.push(prepared);
+                changed.push((record.clone(), hash));
             }
             None => {
                 counts.new += 1;
-                changed.push(prepared);
+                changed.push((record.clone(), hash));
             }
         }
     }
+    let changed = tokio::task::spawn_blocking(move || prepare_customers(changed))
+        .await
+        .map_err(|e| AppError::internal("preparing customers", e))?;
     let now = now_millis();
     const COLUMNS: usize = 25;
     for chunk in changed.chunks(BATCH) {
@@ -219,7 +242,7 @@ pub async fn upsert_customers(
         );
         let mut query = sqlx::query(&sql);
         for p in chunk {
-            let r = p.record;
+            let r = &p.record;
             query = query
                 .bind(org_id)
                 .bind(source)
@@ -259,7 +282,7 @@ async fn replace_contacts(
     tx: &mut Tx<'_>,
     org_id: i64,
     source: &str,
-    customers: &[PreparedCustomer<'_>],
+    customers: &[PreparedCustomer],
 ) -> Result<(), AppError> {
     let ids = existing(tx, "customers", org_id, source).await?;
     let customer_ids: Vec<i64> = customers
@@ -285,7 +308,7 @@ async fn replace_contacts(
             c.contacts
                 .iter()
                 .enumerate()
-                .map(move |(position, (numbers, record))| (id, position as i64, numbers, *record))
+                .map(move |(position, (numbers, record))| (id, position as i64, numbers, record))
         })
         .collect();
     const COLUMNS: usize = 12;
@@ -395,23 +418,28 @@ pub async fn upsert_invoices(
     Ok(counts)
 }
 
-/// Recomputes every customer's outstanding amount, open invoice count and oldest open due
-/// date from their invoices in the customer's currency.
+/// Recomputes every customer's outstanding amount (open invoices in the customer's currency),
+/// open invoice count and oldest open due date. One grouped pass over the invoices, then one
+/// joined update: correlated subqueries per customer were slow on SQLite for large books.
 #[instrument(skip_all, fields(org_id))]
 pub async fn refresh_customer_totals(tx: &mut Tx<'_>, org_id: i64) -> Result<(), AppError> {
     sqlx::query(
-        "UPDATE customers SET \
-           outstanding_minor = COALESCE((SELECT SUM(i.balance_minor) FROM invoices i \
-             WHERE i.org_id = customers.org_id AND i.customer_id = customers.id \
-             AND i.status IN ('sent', 'overdue', 'partially_paid') AND i.balance_minor > 0 \
-             AND i.currency = customers.currency), 0), \
-           open_invoices = (SELECT COUNT(*) FROM invoices i \
-             WHERE i.org_id = customers.org_id AND i.customer_id = customers.id \
-             AND i.status IN ('sent', 'overdue', 'partially_paid') AND i.balance_minor > 0), \
-           oldest_open_due = COALESCE((SELECT MIN(i.due_date) FROM invoices i \
-             WHERE i.org_id = customers.org_id AND i.customer_id = customers.id \
-             AND i.status IN ('sent', 'overdue', 'partially_paid') AND i.balance_minor > 0), '9999-12-31') \
-         WHERE org_id = $1",
+        "UPDATE customers SET outstanding_minor = 0, open_invoices = 0, oldest_open_due = '9999-12-31' \
+         WHERE org_id = $1 AND (outstanding_minor <> 0 OR open_invoices <> 0 OR oldest_open_due <> '9999-12-31')",
+    )
+    .bind(org_id)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "UPDATE customers SET outstanding_minor = totals.outstanding, open_invoices = totals.open_count, \
+           oldest_open_due = totals.oldest_due \
+         FROM (SELECT i.customer_id AS customer_id, \
+                 CAST(SUM(CASE WHEN i.currency = c.currency THEN i.balance_minor ELSE 0 END) AS BIGINT) AS outstanding, \
+                 COUNT(*) AS open_count, MIN(i.due_date) AS oldest_due \
+               FROM invoices i JOIN customers c ON c.id = i.customer_id AND c.org_id = i.org_id \
+               WHERE i.org_id = $1 AND i.status IN ('sent', 'overdue', 'partially_paid') AND i.balance_minor > 0 \
+               GROUP BY i.customer_id) AS totals \
+         WHERE customers.org_id = $1 AND customers.id = totals.customer_id",
     )
     .bind(org_id)
     .execute(&mut **tx)
