@@ -145,7 +145,10 @@ fn InvoiceList(filter: InvoiceFilter, data: InvoicePage) -> impl IntoView {
             } else {
                 data.totals
                     .iter()
-                    .map(|t| view! { <span class="total">{format!("{} invoices · {}", t.count, fmt_money(&t.balance))}</span> })
+                    .map(|t| {
+                        let noun = if t.count == 1 { "invoice" } else { "invoices" };
+                        view! { <span class="total">{format!("{} {noun} · {}", t.count, fmt_money(&t.balance))}</span> }
+                    })
                     .collect_view()
                     .into_any()
             }}
