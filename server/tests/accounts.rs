@@ -257,5 +257,11 @@ both_backends! {
         let session = ana.session().await;
         assert_eq!(session["org"]["name"], "Acme Trading");
         assert_eq!(session["org"]["timezone"], "Europe/Berlin");
+        assert_eq!(session["org"]["locale"], "en-GB", "no locale given keeps the current one");
+        let res = ana.call("/api/orgs/update", &[("name", "Acme Trading"), ("timezone", "Europe/Berlin"), ("locale", "xx-XX")]).await;
+        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let res = ana.call("/api/orgs/update", &[("name", "Acme Trading"), ("timezone", "Europe/Berlin"), ("locale", "de-DE")]).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        assert_eq!(ana.session().await["org"]["locale"], "de-DE");
     }
 }

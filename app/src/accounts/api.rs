@@ -89,9 +89,13 @@ pub async fn create_org(name: String) -> Result<(), AppError> {
 }
 
 #[server(endpoint = "orgs/update")]
-pub async fn update_org(name: String, timezone: String) -> Result<(), AppError> {
+pub async fn update_org(
+    name: String,
+    timezone: String,
+    locale: Option<String>,
+) -> Result<(), AppError> {
     let (state, member) = member().await?;
-    service::update_org(&state.db, member, &name, &timezone).await
+    service::update_org(&state.db, member, &name, &timezone, locale.as_deref()).await
 }
 
 #[server(endpoint = "orgs/members")]

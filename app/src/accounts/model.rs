@@ -132,6 +132,18 @@ pub fn parse_name(raw: &str, what: &'static str) -> Result<String, String> {
     Ok(name.to_owned())
 }
 
+/// Number formats an organization can choose: BCP 47 locale and how it looks.
+pub const LOCALES: [(&str, &str); 8] = [
+    ("en-GB", "English (UK) — £1,234.56"),
+    ("en-US", "English (US) — $1,234.56"),
+    ("en-IN", "English (India) — ₹12,34,567.89"),
+    ("de-DE", "Deutsch — 1.234,56 €"),
+    ("fr-FR", "Français — 1 234,56 €"),
+    ("es-ES", "Español — 1.234,56 €"),
+    ("nl-NL", "Nederlands — 1.234,56 €"),
+    ("sv-SE", "Svenska — 1 234,56 kr"),
+];
+
 /// The signed-in person.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CurrentUser {

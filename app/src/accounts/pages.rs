@@ -12,7 +12,7 @@ use super::api::{
     AddMember, ChangeRole, CreateOrg, RemoveMember, SignIn, SignUp, UpdateOrg, current_session,
     list_members,
 };
-use super::model::{MemberView, Role, SessionView};
+use super::model::{LOCALES, MemberView, Role, SessionView};
 use crate::error::AppError;
 use crate::shell::PageHeader;
 use crate::shell::layout::use_session;
@@ -226,6 +226,16 @@ pub fn SettingsPage() -> impl IntoView {
                     <input type="text" name="timezone" value=org.timezone.clone() list="timezones" required disabled=!admin />
                     <span class="hint">"Dates and calling hours follow this zone."</span>
                     <FieldMessage error=update_error field="timezone" />
+                </label>
+                <label>
+                    "Number format"
+                    <select name="locale" disabled=!admin>
+                        {LOCALES
+                            .into_iter()
+                            .map(|(code, label)| view! { <option value=code selected=code == org.locale>{label}</option> })
+                            .collect_view()}
+                    </select>
+                    <FieldMessage error=update_error field="locale" />
                 </label>
                 <datalist id="timezones">
                     {TIMEZONES.into_iter().map(|tz| view! { <option value=tz></option> }).collect_view()}

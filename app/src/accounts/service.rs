@@ -8,7 +8,7 @@ use chrono_tz::Tz;
 use tracing::instrument;
 
 use super::model::{
-    ActiveOrg, CurrentUser, Email, MemberView, OrgSummary, Role, SessionView, parse_name,
+    ActiveOrg, CurrentUser, Email, LOCALES, MemberView, OrgSummary, Role, SessionView, parse_name,
     validate_new_password,
 };
 use super::password;
@@ -334,13 +334,15 @@ pub async fn create_org(db: &Db, user_id: i64, name: &str) -> Result<Member, App
     })
 }
 
-/// Renames the organization and sets its time zone (admins and owners).
+/// Renames the organization and sets its time zone and, when given, how it writes numbers
+/// (admins and owners).
 #[instrument(skip_all, fields(org_id = member.org_id))]
 pub async fn update_org(
     db: &Db,
     member: Member,
     name: &str,
     timezone: &str,
+    locale: Option<&str>,
 ) -> Result<(), AppError> {
     member.require_admin()?;
     let mut errors = FieldErrors::new();
@@ -352,15 +354,29 @@ pub async fn update_org(
             .parse::<Tz>()
             .map_err(|_| "Choose a time zone from the list, like Europe/London."),
     );
+    let locale = match locale {
+        Some(locale) => errors.check(
+            "locale",
+            LOCALES
+                .iter()
+                .find(|(code, _)| *code == locale)
+                .map(|(code, _)| Some(*code))
+                .ok_or("Choose a number format from the list."),
+        ),
+        None => Some(None),
+    };
     errors.into_result()?;
-    let (Some(name), Some(timezone)) = (name, timezone) else {
+    let (Some(name), Some(timezone), Some(locale)) = (name, timezone, locale) else {
         return Err(AppError::BadRequest);
     };
     let mut tx = db.begin().await?;
-    let updated = sqlx::query("UPDATE organizations SET name = $1, timezone = $2 WHERE id = $3")
-        .bind(&name)
-        .bind(timezone.name())
-        .bind(member.org_id)
+    let updated = sqlx::query(
+        "UPDATE organizations SET name = $1, timezone = $2, locale = COALESCE($3, locale) WHERE id = $4",
+    )
+    .bind(&name)
+    .bind(timezone.name())
+    .bind(locale)
+    .bind(member.org_id)
         .execute(&mut *tx)
         .await?
         .rows_affected();
