@@ -5,7 +5,7 @@ use leptos_meta::Title;
 use leptos_router::components::{A, Form};
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use super::{LoadError, OverdueBadge, PhoneBadge, StatusBadge, fmt_money};
+use super::{LoadError, OverdueBadge, Pager, PhoneBadge, StatusBadge, fmt_money};
 use crate::receivables::api::{fetch_customer, list_customers};
 use crate::receivables::model::PhoneStatus;
 use crate::receivables::views::{CustomerFilter, CustomerPage, CustomerSort, encode_component};
@@ -157,10 +157,7 @@ fn CustomerList(filter: CustomerFilter, data: CustomerPage) -> impl IntoView {
             }
             .into_any()
         }}
-        <nav class="pager" aria-label="Pages">
-            {first.map(|href| view! { <a class="button" href=href>"← First page"</a> })}
-            {next.map(|href| view! { <a class="button" href=href rel="next" data-test="next-page">"Next page →"</a> })}
-        </nav>
+        <Pager first next />
     }
     .into_any()
 }

@@ -5,7 +5,7 @@ use leptos_meta::Title;
 use leptos_router::components::{A, Form};
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use super::{LoadError, OverdueBadge, StatusBadge, fmt_money};
+use super::{LoadError, OverdueBadge, Pager, StatusBadge, fmt_money};
 use crate::receivables::api::{fetch_invoice, list_invoices};
 use crate::receivables::model::{AgingBucket, InvoiceStatus};
 use crate::receivables::views::{InvoiceFilter, InvoicePage, InvoiceSort, encode_component};
@@ -198,10 +198,7 @@ fn InvoiceList(filter: InvoiceFilter, data: InvoicePage) -> impl IntoView {
             }
             .into_any()
         }}
-        <nav class="pager" aria-label="Pages">
-            {first.map(|href| view! { <a class="button" href=href>"← First page"</a> })}
-            {next.map(|href| view! { <a class="button" href=href rel="next" data-test="next-page">"Next page →"</a> })}
-        </nav>
+        <Pager first next />
     }
     .into_any()
 }

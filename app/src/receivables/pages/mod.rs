@@ -56,6 +56,17 @@ pub(crate) fn PhoneBadge(status: PhoneStatus, number: String, reason: String) ->
     view! { <span class=format!("phone {class}") title=reason>{label}</span> }
 }
 
+/// Links to the first and the next page of a list (plain links: they work without JavaScript).
+#[component]
+pub(crate) fn Pager(first: Option<String>, next: Option<String>) -> impl IntoView {
+    view! {
+        <nav class="pager" aria-label="Pages">
+            {first.map(|href| view! { <a class="button" href=href>"← First page"</a> })}
+            {next.map(|href| view! { <a class="button" href=href rel="next" data-test="next-page">"Next page →"</a> })}
+        </nav>
+    }
+}
+
 /// What a list or detail view shows when its data could not be loaded. A record of another
 /// organization is "not found", with a real 404.
 #[component]
