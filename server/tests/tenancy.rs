@@ -212,6 +212,28 @@ both_backends! {
             assert_no_leak(&page, &res);
         }
 
+        // The CSV downloads: A's exports hold none of B's rows, whatever the filter.
+        for path in [
+            "/export/customers.csv".to_owned(),
+            "/export/customers.csv?q=zqbsecret&country=GB".to_owned(),
+            "/export/invoices.csv".to_owned(),
+            format!("/export/invoices.csv?customer={b_customer}"),
+            "/export/invoices.csv?q=ZQBSECRET-001".to_owned(),
+        ] {
+            let res = a.get(&path).await;
+            assert_eq!(res.status, StatusCode::OK, "{path}");
+            assert_eq!(res.header("content-type"), Some("text/csv; charset=utf-8"));
+            assert_no_leak(&path, &res);
+        }
+        for path in ["/import/templates/customers.csv", "/import/templates/invoices.csv"] {
+            let res = a.get(path).await;
+            assert_eq!(res.status, StatusCode::OK, "{path}");
+            assert_no_leak(path, &res);
+        }
+        let res = app.client().get("/export/invoices.csv").await;
+        assert_eq!(res.status, StatusCode::SEE_OTHER, "a visitor is sent to sign in");
+        assert_eq!(res.header("location"), Some("/sign-in?next=/invoices"));
+
         // Every page, as A.
         for page in ["/", "/customers", "/invoices", "/reminders", "/calls", "/analytics", "/assistant", "/integrations", "/settings"] {
             let res = a.get(page).await;

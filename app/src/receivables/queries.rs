@@ -20,8 +20,7 @@ use crate::error::AppError;
 
 /// The open-invoice condition, for an invoices table aliased `i`.
 const OPEN: &str = "i.status IN ('sent', 'overdue', 'partially_paid') AND i.balance_minor > 0";
-/// `oldest_open_due` of a customer without open invoices.
-pub const NO_OPEN_DUE: &str = "9999-12-31";
+pub use super::upsert::NO_OPEN_DUE;
 
 /// A query assembled from optional parts, with `$n` placeholders numbered as they are added.
 #[derive(Default)]

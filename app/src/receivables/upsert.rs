@@ -16,6 +16,10 @@ use crate::db::Tx;
 use crate::db::time::now_millis;
 use crate::error::AppError;
 
+/// `oldest_open_due` of a customer without unpaid invoices: sorts after every real date (the
+/// migrations use it as the column default).
+pub const NO_OPEN_DUE: &str = "9999-12-31";
+
 /// Rows per multi-row statement: well under SQLite's and PostgreSQL's bind-parameter limits.
 const BATCH: usize = 250;
 
@@ -424,10 +428,11 @@ pub async fn upsert_invoices(
 #[instrument(skip_all, fields(org_id))]
 pub async fn refresh_customer_totals(tx: &mut Tx<'_>, org_id: i64) -> Result<(), AppError> {
     sqlx::query(
-        "UPDATE customers SET outstanding_minor = 0, open_invoices = 0, oldest_open_due = '9999-12-31' \
-         WHERE org_id = $1 AND (outstanding_minor <> 0 OR open_invoices <> 0 OR oldest_open_due <> '9999-12-31')",
+        "UPDATE customers SET outstanding_minor = 0, open_invoices = 0, oldest_open_due = $2 \
+         WHERE org_id = $1 AND (outstanding_minor <> 0 OR open_invoices <> 0 OR oldest_open_due <> $2)",
     )
     .bind(org_id)
+    .bind(NO_OPEN_DUE)
     .execute(&mut **tx)
     .await?;
     sqlx::query(
