@@ -6,6 +6,7 @@ pub mod demo;
 pub mod http;
 pub mod receivables;
 pub mod telemetry;
+pub mod zoho_fake;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
