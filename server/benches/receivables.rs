@@ -123,7 +123,7 @@ fn csv_files(customers: usize, invoices: usize) -> (String, String) {
     )
 }
 
-async fn time<F, Fut, T>(runs: usize, mut f: F) -> (f64, f64)
+async fn samples<F, Fut, T>(runs: usize, mut f: F) -> Vec<Duration>
 where
     F: FnMut(usize) -> Fut,
     Fut: std::future::Future<Output = T>,
@@ -134,7 +134,15 @@ where
         std::hint::black_box(f(n).await);
         samples.push(started.elapsed());
     }
-    stats(samples)
+    samples
+}
+
+async fn time<F, Fut, T>(runs: usize, f: F) -> (f64, f64)
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    stats(samples(runs, f).await)
 }
 
 async fn run(label: &str, url: &str, files: &(String, String), customers: usize, invoices: usize) {
@@ -272,11 +280,21 @@ async fn run(label: &str, url: &str, files: &(String, String), customers: usize,
     ];
 
     let (b50, b95) = time(200, |_| get("/healthz".into())).await;
-    let (q50, q95) = time(200, |n| {
-        queries::list_invoices(&db, member, &filters[n % filters.len()])
-    })
-    .await;
-    let (r50, r95) = time(200, |n| get(pages[n % pages.len()].to_owned())).await;
+    // Each filter on its own (query, then rendered page), and all of them together.
+    let mut query_samples = Vec::new();
+    let mut page_samples = Vec::new();
+    for (filter, page) in filters.iter().zip(pages) {
+        let query = samples(60, |_| queries::list_invoices(&db, member, filter)).await;
+        let render = samples(60, |_| get(page.to_owned())).await;
+        let ((q50, q95), (r50, r95)) = (stats(query.clone()), stats(render.clone()));
+        println!(
+            "[{label}]   {page:<44} query p50 {q50:>6.2} p95 {q95:>6.2} ms · page p50 {r50:>6.2} p95 {r95:>6.2} ms"
+        );
+        query_samples.extend(query);
+        page_samples.extend(render);
+    }
+    let (q50, q95) = stats(query_samples);
+    let (r50, r95) = stats(page_samples);
     let search_filters: Vec<CustomerFilter> = searches
         .iter()
         .map(|q| CustomerFilter {

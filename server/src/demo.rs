@@ -115,5 +115,6 @@ pub async fn load_books(
         invoices: upsert::upsert_invoices(&mut tx, org_id, demo_books::SOURCE, &invoices).await?,
     };
     tx.commit().await?;
+    upsert::refresh_statistics_after(db, &summary).await?;
     Ok(summary)
 }

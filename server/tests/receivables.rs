@@ -56,6 +56,48 @@ fn invoices_csv(customers: usize, per_customer: usize) -> String {
     csv
 }
 
+/// The figures kept beside the invoices (customer totals, invoice rollups) equal what the
+/// invoices themselves say.
+async fn assert_derived_figures_match(app: &TestApp, org_id: i64) {
+    let stored = app.snapshot("SELECT currency, status, due_date, is_open, invoice_count, balance_minor FROM invoice_rollups WHERE org_id = $1 ORDER BY currency, status, due_date, is_open", org_id).await;
+    let live = app.snapshot("SELECT currency, status, due_date, CASE WHEN status IN ('sent', 'overdue', 'partially_paid') AND balance_minor > 0 THEN 1 ELSE 0 END AS is_open, COUNT(*), CAST(SUM(balance_minor) AS BIGINT) FROM invoices WHERE org_id = $1 GROUP BY currency, status, due_date, 4 ORDER BY currency, status, due_date, 4", org_id).await;
+    assert!(!live.is_empty());
+    assert_eq!(stored, live, "invoice rollups");
+    let stored = app.snapshot("SELECT id, outstanding_minor, open_invoices, oldest_open_due FROM customers WHERE org_id = $1 ORDER BY id", org_id).await;
+    let live = app.snapshot("SELECT c.id, \
+        COALESCE((SELECT CAST(SUM(i.balance_minor) AS BIGINT) FROM invoices i WHERE i.customer_id = c.id AND i.currency = c.currency AND i.status IN ('sent', 'overdue', 'partially_paid') AND i.balance_minor > 0), 0), \
+        (SELECT COUNT(*) FROM invoices i WHERE i.customer_id = c.id AND i.status IN ('sent', 'overdue', 'partially_paid') AND i.balance_minor > 0), \
+        COALESCE((SELECT MIN(i.due_date) FROM invoices i WHERE i.customer_id = c.id AND i.status IN ('sent', 'overdue', 'partially_paid') AND i.balance_minor > 0), '9999-12-31') \
+        FROM customers c WHERE c.org_id = $1 ORDER BY c.id", org_id).await;
+    assert_eq!(stored, live, "customer totals");
+}
+
+/// `n` invoices spread over customers C0..C{customers}, with many distinct due dates.
+fn varied_invoices_csv(customers: usize, n: usize, variant: usize) -> String {
+    let mut csv = String::from(
+        "invoice_id,customer_id,invoice_number,status,issue_date,due_date,currency,total,balance\n",
+    );
+    for k in 0..n {
+        let c = (k * 7 + variant) % customers;
+        let currency = ["GBP", "USD", "EUR", "INR"][c % 4];
+        let (status, balance) = match (k + variant) % 4 {
+            0 => ("overdue", format!("{}.00", 10 + k % 90)),
+            1 => ("sent", format!("{}.25", 10 + k % 50)),
+            2 => ("paid", "0".to_owned()),
+            _ => ("void", "0".to_owned()),
+        };
+        let due = format!(
+            "2026-{:02}-{:02}",
+            1 + (k + variant) % 12,
+            1 + (k / 12) % 28
+        );
+        csv.push_str(&format!(
+            "I{k},C{c},INV-{k},{status},2025-12-01,{due},{currency},100.00,{balance}\n"
+        ));
+    }
+    csv
+}
+
 async fn count(app: &TestApp, sql: &'static str, org_id: i64) -> i64 {
     sqlx::query_scalar(sql)
         .bind(org_id)
@@ -103,6 +145,32 @@ both_backends! {
         let oldest: String = sqlx::query_scalar("SELECT oldest_open_due FROM customers WHERE org_id = $1 AND external_id = 'C0'")
             .bind(member.org_id).fetch_one(app.db.pool()).await.unwrap();
         assert_eq!(oldest, "2026-02-28");
+        assert_derived_figures_match(&app, member.org_id).await;
+    }
+
+    async fn derived_figures_follow_every_kind_of_change(app: TestApp) {
+        let mut owner = app.signed_up("Ana", "ana@example.com", "Acme").await;
+        let member = member(&app, &mut owner).await;
+        // Large enough for the whole-organization refreshes (2,000+ customers, 500+ keys)...
+        let customers = customers_csv(2_400);
+        import_csv(&app.db, member, Some(customers.as_bytes()), Some(varied_invoices_csv(2_400, 3_000, 0).as_bytes())).await.unwrap();
+        assert_derived_figures_match(&app, member.org_id).await;
+        // ...then every invoice changes status, amount, due date and customer at once...
+        import_csv(&app.db, member, None, Some(varied_invoices_csv(2_400, 3_000, 1).as_bytes())).await.unwrap();
+        assert_derived_figures_match(&app, member.org_id).await;
+        // ...and a few change, which goes key by key and customer by customer.
+        let few: String = varied_invoices_csv(2_400, 3_000, 1)
+            .lines()
+            .enumerate()
+            .map(|(n, line)| match n {
+                5 => line.replace(",sent,", ",paid,").replace(",10.25", ",0"),
+                9 => line.replace(",C", ",C1").replace("2026-", "2027-"),
+                _ => line.to_owned(),
+            } + "\n")
+            .collect();
+        let summary = import_csv(&app.db, member, None, Some(few.as_bytes())).await.unwrap();
+        assert!(summary.invoices.updated >= 1 && summary.invoices.updated <= 2, "{summary:?}");
+        assert_derived_figures_match(&app, member.org_id).await;
     }
 
     async fn one_bad_row_imports_nothing_and_is_named(app: TestApp) {
@@ -173,6 +241,7 @@ both_backends! {
         let summary = import_csv(&app.db, member, Some(customers_csv(500).as_bytes()), Some(invoices_csv(500, 10).as_bytes())).await.unwrap();
         assert_eq!((summary.customers.new, summary.invoices.new), (500, 5_000));
         assert_eq!(count(&app, "SELECT COUNT(*) FROM invoices WHERE org_id = $1", member.org_id).await, 5_000);
+        assert_derived_figures_match(&app, member.org_id).await;
     }
 }
 
@@ -239,6 +308,24 @@ mod reading {
             }
             let none = list_customers(&app.db, member, &CustomerFilter { q: "%".into(), ..Default::default() }).await.unwrap();
             assert!(none.rows.is_empty(), "a % is a literal character, not a wildcard");
+            // Substrings from the middle (trigram index), terms too short for a trigram (scan),
+            // and quotes (phrase syntax on SQLite) all work.
+            let middle: String = target.email.chars().skip(2).take(6).collect();
+            let found = list_customers(&app.db, member, &CustomerFilter { q: middle.clone(), ..Default::default() }).await.unwrap();
+            assert!(!found.rows.is_empty(), "search {middle:?}");
+            let short: String = target.display_name.chars().take(2).collect();
+            let found = list_customers(&app.db, member, &CustomerFilter { q: short.clone(), ..Default::default() }).await.unwrap();
+            assert!(!found.rows.is_empty(), "search {short:?}");
+            for odd in ["\"quoted\" term", "a\"b", "NEAR(x y)", "*"] {
+                let found = list_customers(&app.db, member, &CustomerFilter { q: odd.into(), ..Default::default() }).await.unwrap();
+                assert!(found.rows.is_empty(), "search {odd:?}");
+                list_invoices(&app.db, member, &InvoiceFilter { q: odd.into(), ..Default::default() }).await.unwrap();
+            }
+            let invoices = list_invoices(&app.db, member, &InvoiceFilter::default()).await.unwrap();
+            let number = &invoices.rows[0].number;
+            let tail: String = number.chars().skip(1).collect();
+            let found = list_invoices(&app.db, member, &InvoiceFilter { q: tail.to_lowercase(), ..Default::default() }).await.unwrap();
+            assert!(found.rows.iter().any(|r| &r.number == number), "invoice search {tail:?}");
 
             let overdue = list_customers(&app.db, member, &CustomerFilter { overdue_only: true, ..Default::default() }).await.unwrap();
             assert!(!overdue.rows.is_empty() && overdue.rows.iter().all(|r| r.oldest_overdue_days.is_some()));

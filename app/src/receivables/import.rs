@@ -94,14 +94,7 @@ pub async fn import_csv(
         invoices: upsert::upsert_invoices(&mut tx, member.org_id, SOURCE, &invoice_records).await?,
     };
     tx.commit().await?;
-    let written = summary.customers.new
-        + summary.customers.updated
-        + summary.invoices.new
-        + summary.invoices.updated;
-    if written > 1_000 {
-        db.refresh_statistics(&["customers", "contact_persons", "invoices"])
-            .await?;
-    }
+    upsert::refresh_statistics_after(db, &summary).await?;
     tracing::info!(?summary, "CSV import finished");
     Ok(summary)
 }

@@ -15,7 +15,7 @@ use super::views::{
     InvoicePage, InvoiceRow, InvoiceSort, OverdueCustomer, PAGE_SIZE,
 };
 use crate::accounts::service::Member;
-use crate::db::Db;
+use crate::db::{Db, Dialect};
 use crate::error::AppError;
 
 /// The open-invoice condition, for an invoices table aliased `i`.
@@ -93,6 +93,69 @@ fn like_pattern(term: &str) -> String {
     format!("%{escaped}%")
 }
 
+/// An FTS5 phrase query matching `term` anywhere in the text (on a trigram table), or `None`
+/// when the term is too short to have a trigram.
+fn trigram_phrase(term: &str) -> Option<String> {
+    let term = term.trim().to_lowercase();
+    (term.chars().count() >= 3).then(|| format!("\"{}\"", term.replace('"', "\"\"")))
+}
+
+/// Appends `SELECT <customer id> …` for the organization's customers whose name, company,
+/// email or phone contains `term`: through the trigram index of each backend.
+fn push_customer_matches(sql: &mut Sql, dialect: Dialect, org_id: i64, term: &str) {
+    match (dialect, trigram_phrase(term)) {
+        (Dialect::Sqlite, Some(phrase)) => {
+            sql.push("SELECT m.id FROM customers m WHERE m.org_id = ")
+                .bind(org_id)
+                .push(
+                    " AND m.id IN (SELECT rowid FROM customer_search WHERE customer_search MATCH ",
+                )
+                .bind(phrase)
+                .push(")");
+        }
+        (Dialect::Sqlite, None) => {
+            sql.push("SELECT m.id FROM customers m WHERE m.org_id = ")
+                .bind(org_id)
+                .push(" AND m.search_text LIKE ")
+                .bind(like_pattern(term))
+                .push(" ESCAPE '\\'");
+        }
+        (Dialect::Postgres, _) => {
+            sql.push("SELECT m.customer_id FROM customer_search m WHERE m.org_id = ")
+                .bind(org_id)
+                .push(" AND m.search_text LIKE ")
+                .bind(like_pattern(term))
+                .push(" ESCAPE '\\'");
+        }
+    }
+}
+
+/// Appends `SELECT <invoice id> …` for the organization's invoices whose number contains
+/// `term`, or whose customer matches it.
+fn push_invoice_matches(sql: &mut Sql, dialect: Dialect, org_id: i64, term: &str) {
+    sql.push("SELECT j.id FROM invoices j WHERE j.org_id = ")
+        .bind(org_id);
+    match (dialect, trigram_phrase(term)) {
+        (Dialect::Sqlite, Some(phrase)) => {
+            sql.push(
+                " AND j.id IN (SELECT rowid FROM invoice_number_search WHERE invoice_number_search MATCH ",
+            )
+            .bind(phrase)
+            .push(")");
+        }
+        _ => {
+            sql.push(" AND lower(j.number) LIKE ")
+                .bind(like_pattern(term))
+                .push(" ESCAPE '\\'");
+        }
+    }
+    sql.push(" UNION SELECT k.id FROM invoices k WHERE k.org_id = ")
+        .bind(org_id)
+        .push(" AND k.customer_id IN (");
+    push_customer_matches(sql, dialect, org_id, term);
+    sql.push(")");
+}
+
 fn date(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
 }
@@ -159,9 +222,9 @@ pub async fn list_customers(
     )
     .bind(member.org_id);
     if !filter.q.trim().is_empty() {
-        sql.push(" AND search_text LIKE ")
-            .bind(like_pattern(&filter.q))
-            .push(" ESCAPE '\\'");
+        sql.push(" AND id IN (");
+        push_customer_matches(&mut sql, db.dialect(), member.org_id, &filter.q);
+        sql.push(")");
     }
     if filter.overdue_only {
         sql.push(" AND oldest_open_due < ").bind(date(today));
@@ -267,40 +330,59 @@ struct InvoiceRecordRow {
     payment_expected_date: String,
 }
 
-/// Appends the invoice filter's conditions (shared by the page and its totals).
+/// What an invoice filter's conditions are written against.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Table {
+    /// `invoices i`.
+    Invoices,
+    /// `invoice_rollups r`: only for filters [`answerable_by_rollups`].
+    Rollups,
+}
+
+/// Whether the totals of `filter` can be summed from `invoice_rollups` (which knows each
+/// invoice's currency, status, due date and openness, but not its number, customer or amount).
+fn answerable_by_rollups(filter: &InvoiceFilter) -> bool {
+    filter.q.trim().is_empty()
+        && filter.min_balance.trim().is_empty()
+        && filter.max_balance.trim().is_empty()
+        && filter.customer_id.is_none()
+}
+
+/// Appends the invoice filter's conditions (shared by the page, its totals and the rollups).
 fn invoice_conditions(
     sql: &mut Sql,
+    dialect: Dialect,
     member: Member,
     filter: &InvoiceFilter,
     today: NaiveDate,
+    table: Table,
 ) -> Result<(), AppError> {
-    sql.push(" WHERE i.org_id = ").bind(member.org_id);
-    if !filter.q.trim().is_empty() {
-        // By number, or by anything the customer search knows (name, email, phone): the
-        // customers matching are found first, then their invoices through the customer index.
-        let pattern = like_pattern(&filter.q);
-        sql.push(" AND (lower(i.number) LIKE ")
-            .bind(pattern.clone())
-            .push(" ESCAPE '\\'");
-        sql.push(" OR i.customer_id IN (SELECT m.id FROM customers m WHERE m.org_id = ")
-            .bind(member.org_id)
-            .push(" AND m.search_text LIKE ")
-            .bind(pattern)
-            .push(" ESCAPE '\\'))");
+    let (a, open) = match table {
+        Table::Invoices => ("i", OPEN),
+        Table::Rollups => ("r", "r.is_open = 1"),
+    };
+    sql.push(&format!(" WHERE {a}.org_id = "))
+        .bind(member.org_id);
+    if !filter.q.trim().is_empty() && table == Table::Invoices {
+        // By number, or by anything the customer search knows (name, email, phone).
+        sql.push(" AND i.id IN (");
+        push_invoice_matches(sql, dialect, member.org_id, &filter.q);
+        sql.push(")");
     }
     if let Some(status) = filter.status {
-        sql.push(" AND i.status = ").bind(status.as_str());
+        sql.push(&format!(" AND {a}.status = "))
+            .bind(status.as_str());
     }
     if let Some(bucket) = filter.bucket {
-        sql.push(" AND ").push(OPEN);
+        sql.push(" AND ").push(open);
         let (from_days, to_days) = bucket.days();
         // d days overdue means due = today - d: more days, earlier due date.
         if let Some(from) = from_days {
-            sql.push(" AND i.due_date <= ")
+            sql.push(&format!(" AND {a}.due_date <= "))
                 .bind(date(today - Duration::days(from)));
         }
         if let Some(to) = to_days {
-            sql.push(" AND i.due_date >= ")
+            sql.push(&format!(" AND {a}.due_date >= "))
                 .bind(date(today - Duration::days(to)));
         }
     }
@@ -311,14 +393,19 @@ fn invoice_conditions(
         if !bound.is_empty() {
             let day = NaiveDate::parse_from_str(bound, "%Y-%m-%d")
                 .map_err(|_| AppError::invalid(field, "Use a date like 2026-01-31."))?;
-            sql.push(" AND i.due_date").push(op).bind(date(day));
+            sql.push(&format!(" AND {a}.due_date"))
+                .push(op)
+                .bind(date(day));
         }
     }
     if !filter.currency.is_empty() {
         let currency =
             Currency::parse(&filter.currency).map_err(|m| AppError::invalid("currency", m))?;
-        sql.push(" AND i.currency = ")
+        sql.push(&format!(" AND {a}.currency = "))
             .bind(currency.code().to_owned());
+    }
+    if table == Table::Rollups {
+        return Ok(());
     }
     let amount_currency = Currency::parse(if filter.currency.is_empty() {
         "USD"
@@ -357,7 +444,14 @@ pub async fn list_invoices(
          i.currency, i.total_minor, i.balance_minor, i.payment_expected_date",
     )
     .push(from);
-    invoice_conditions(&mut sql, member, filter, today)?;
+    invoice_conditions(
+        &mut sql,
+        db.dialect(),
+        member,
+        filter,
+        today,
+        Table::Invoices,
+    )?;
     if let Some(cursor) = &filter.after {
         let (id, key) = parse_cursor(cursor)?;
         match filter.sort {
@@ -402,12 +496,37 @@ pub async fn list_invoices(
         None
     };
 
+    // Totals of the whole filter: from the rollups when they can answer (a few thousand rows
+    // instead of every invoice), else from the matching invoices themselves.
     let mut totals_sql = Sql::default();
-    totals_sql
-        .push("SELECT i.currency, CAST(SUM(i.balance_minor) AS BIGINT), COUNT(*)")
-        .push(from);
-    invoice_conditions(&mut totals_sql, member, filter, today)?;
-    totals_sql.push(" GROUP BY i.currency ORDER BY i.currency");
+    if answerable_by_rollups(filter) {
+        totals_sql.push(
+            "SELECT r.currency, CAST(SUM(r.balance_minor) AS BIGINT), CAST(SUM(r.invoice_count) AS BIGINT) \
+             FROM invoice_rollups r",
+        );
+        invoice_conditions(
+            &mut totals_sql,
+            db.dialect(),
+            member,
+            filter,
+            today,
+            Table::Rollups,
+        )?;
+        totals_sql.push(" GROUP BY r.currency HAVING SUM(r.invoice_count) > 0 ORDER BY r.currency");
+    } else {
+        totals_sql.push(
+            "SELECT i.currency, CAST(SUM(i.balance_minor) AS BIGINT), COUNT(*) FROM invoices i",
+        );
+        invoice_conditions(
+            &mut totals_sql,
+            db.dialect(),
+            member,
+            filter,
+            today,
+            Table::Invoices,
+        )?;
+        totals_sql.push(" GROUP BY i.currency ORDER BY i.currency");
+    }
     let totals = totals_sql
         .query_as::<(String, i64, i64)>()
         .fetch_all(db.pool())
@@ -419,7 +538,7 @@ pub async fn list_invoices(
         })
         .collect();
     let currencies = sqlx::query_scalar::<_, String>(
-        "SELECT DISTINCT currency FROM invoices WHERE org_id = $1 ORDER BY currency",
+        "SELECT DISTINCT currency FROM invoice_rollups WHERE org_id = $1 ORDER BY currency",
     )
     .bind(member.org_id)
     .fetch_all(db.pool())
@@ -459,17 +578,19 @@ pub async fn dashboard(db: &Db, member: Member) -> Result<DashboardData, AppErro
     let today = org_today(db, member.org_id).await?;
     let ago = |days: i64| date(today - Duration::days(days));
     let mut sql = Sql::default();
-    // Bucket by due date: on or after today is current; then 1–30, 31–60, 61–90, 90+ days late.
+    // Bucket the open-invoice rollups by due date: on or after today is current; then 1–30,
+    // 31–60, 61–90, 90+ days late.
     sql.push("SELECT i.currency, CASE WHEN i.due_date >= ")
         .bind(date(today));
     sql.push(" THEN 0 WHEN i.due_date >= ").bind(ago(30));
     sql.push(" THEN 1 WHEN i.due_date >= ").bind(ago(60));
     sql.push(" THEN 2 WHEN i.due_date >= ").bind(ago(90));
-    sql.push(" THEN 3 ELSE 4 END AS bucket, CAST(SUM(i.balance_minor) AS BIGINT), COUNT(*) FROM invoices i WHERE i.org_id = ")
-        .bind(member.org_id)
-        .push(" AND ")
-        .push(OPEN)
-        .push(" GROUP BY i.currency, bucket ORDER BY i.currency, bucket");
+    sql.push(
+        " THEN 3 ELSE 4 END AS bucket, CAST(SUM(i.balance_minor) AS BIGINT), CAST(SUM(i.invoice_count) AS BIGINT) \
+         FROM invoice_rollups i WHERE i.org_id = ",
+    )
+    .bind(member.org_id)
+    .push(" AND i.is_open = 1 GROUP BY i.currency, bucket ORDER BY i.currency, bucket");
     let rows: Vec<(String, i64, i64, i64)> = sql.query_as().fetch_all(db.pool()).await?;
     let default_currency: String =
         sqlx::query_scalar("SELECT default_currency FROM organizations WHERE id = $1")
@@ -519,17 +640,24 @@ pub async fn dashboard(db: &Db, member: Member) -> Result<DashboardData, AppErro
     });
     let overdue_invoices = currencies.iter().map(|c| c.overdue_count).sum();
 
+    // Grouped from the open-invoices index alone; only the ten winners are joined for names.
     let mut top = Sql::default();
     top.push(
-        "SELECT c.id, c.display_name, i.currency, CAST(SUM(i.balance_minor) AS BIGINT) AS overdue, MIN(i.due_date) \
-         FROM invoices i JOIN customers c ON c.id = i.customer_id AND c.org_id = i.org_id WHERE i.org_id = ",
+        "SELECT c.id, c.display_name, t.currency, t.overdue, t.oldest FROM \
+         (SELECT i.customer_id, i.currency, CAST(SUM(i.balance_minor) AS BIGINT) AS overdue, \
+            MIN(i.due_date) AS oldest FROM invoices i WHERE i.org_id = ",
     )
     .bind(member.org_id)
     .push(" AND ")
     .push(OPEN)
     .push(" AND i.due_date < ")
     .bind(date(today))
-    .push(" GROUP BY c.id, c.display_name, i.currency ORDER BY overdue DESC, c.id LIMIT 10");
+    .push(
+        " GROUP BY i.customer_id, i.currency ORDER BY overdue DESC, i.customer_id LIMIT 10) t \
+         JOIN customers c ON c.id = t.customer_id AND c.org_id = ",
+    )
+    .bind(member.org_id)
+    .push(" ORDER BY t.overdue DESC, c.id");
     let top_overdue = top
         .query_as::<(i64, String, String, i64, String)>()
         .fetch_all(db.pool())

@@ -3,17 +3,17 @@
 //! re-syncing never duplicates; a record whose content is unchanged is skipped and counted as
 //! such. Writes go in multi-row batches inside the caller's transaction.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tracing::instrument;
 
 pub use super::model::UpsertCounts;
-use super::model::{Currency, InvoiceStatus};
+use super::model::{Currency, ImportSummary, InvoiceStatus};
 use super::phone::{self, ContactNumbers};
-use crate::db::Tx;
 use crate::db::time::now_millis;
+use crate::db::{Db, Dialect, Tx};
 use crate::error::AppError;
 
 /// `oldest_open_due` of a customer without unpaid invoices: sorts after every real date (the
@@ -81,8 +81,9 @@ fn content_hash(value: &impl Serialize) -> Result<String, AppError> {
         .collect())
 }
 
-/// `($1, $2, …), (…)` for `rows` rows of `columns` values.
-fn values_clause(rows: usize, columns: usize) -> String {
+/// `($1, $2, …), (…)` (or `(?, ?, …)` on SQLite) for `rows` rows of `columns` values.
+fn values_clause(dialect: Dialect, rows: usize, columns: usize) -> String {
+    let mut placeholders = dialect.placeholders(rows * columns);
     let mut sql = String::with_capacity(rows * columns * 5);
     for row in 0..rows {
         if row > 0 {
@@ -93,8 +94,7 @@ fn values_clause(rows: usize, columns: usize) -> String {
             if column > 0 {
                 sql.push_str(", ");
             }
-            sql.push('$');
-            sql.push_str(&(row * columns + column + 1).to_string());
+            sql.push_str(&placeholders.next().unwrap_or_default());
         }
         sql.push(')');
     }
@@ -242,7 +242,7 @@ pub async fn upsert_customers(
              phone_status = excluded.phone_status, search_text = excluded.search_text, \
              content_hash = excluded.content_hash, source_updated_at = excluded.source_updated_at, \
              updated_at = excluded.updated_at",
-            values_clause(chunk.len(), COLUMNS)
+            values_clause(Dialect::of(&**tx), chunk.len(), COLUMNS)
         );
         let mut query = sqlx::query(&sql);
         for p in chunk {
@@ -294,10 +294,11 @@ async fn replace_contacts(
         .filter_map(|c| ids.get(&c.record.external_id).map(|(id, _)| *id))
         .collect();
     for chunk in customer_ids.chunks(BATCH) {
-        let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        let mut placeholders = Dialect::of(&**tx).placeholders(chunk.len() + 1);
+        let org = placeholders.next().unwrap_or_default();
         let sql = format!(
-            "DELETE FROM contact_persons WHERE org_id = $1 AND customer_id IN ({})",
-            placeholders.join(", ")
+            "DELETE FROM contact_persons WHERE org_id = {org} AND customer_id IN ({})",
+            placeholders.collect::<Vec<_>>().join(", ")
         );
         let mut query = sqlx::query(&sql).bind(org_id);
         for id in chunk {
@@ -320,7 +321,7 @@ async fn replace_contacts(
         let sql = format!(
             "INSERT INTO contact_persons (org_id, customer_id, position, name, email, phone_raw, phone_e164, \
              phone_error, mobile_raw, mobile_e164, mobile_error, is_primary) VALUES {}",
-            values_clause(chunk.len(), COLUMNS)
+            values_clause(Dialect::of(&**tx), chunk.len(), COLUMNS)
         );
         let mut query = sqlx::query(&sql);
         for (customer_id, position, numbers, record) in chunk {
@@ -353,9 +354,23 @@ pub async fn upsert_invoices(
     records: &[InvoiceRecord],
 ) -> Result<UpsertCounts, AppError> {
     let customers = existing(tx, "customers", org_id, source).await?;
-    let known = existing(tx, "invoices", org_id, source).await?;
+    let known: HashMap<String, Known> = sqlx::query_as::<_, Known>(
+        "SELECT external_id, content_hash, customer_id, currency, status, due_date \
+         FROM invoices WHERE org_id = $1 AND source = $2",
+    )
+    .bind(org_id)
+    .bind(source)
+    .fetch_all(&mut **tx)
+    .await?
+    .into_iter()
+    .map(|k| (k.external_id.clone(), k))
+    .collect();
     let mut counts = UpsertCounts::default();
     let mut changed = Vec::new();
+    // Customers whose totals may change: the new owners and, for reassigned invoices, the old;
+    // and the rollup rows the old and new versions fall in.
+    let mut affected = BTreeSet::new();
+    let mut rollup_keys = BTreeSet::new();
     for record in records {
         let Some((customer_id, _)) = customers.get(&record.customer_external_id) else {
             return Err(AppError::invalid(
@@ -368,15 +383,25 @@ pub async fn upsert_invoices(
         };
         let hash = content_hash(record)?;
         match known.get(&record.external_id) {
-            Some((_, old)) if *old == hash => counts.unchanged += 1,
-            Some(_) => {
+            Some(old) if old.content_hash == hash => counts.unchanged += 1,
+            Some(old) => {
                 counts.updated += 1;
-                changed.push((record, *customer_id, hash));
+                affected.insert(old.customer_id);
+                rollup_keys.insert(RollupKey::new(&old.currency, &old.status, &old.due_date));
             }
-            None => {
-                counts.new += 1;
-                changed.push((record, *customer_id, hash));
-            }
+            None => counts.new += 1,
+        }
+        if known
+            .get(&record.external_id)
+            .is_none_or(|old| old.content_hash != hash)
+        {
+            affected.insert(*customer_id);
+            rollup_keys.insert(RollupKey::new(
+                record.currency.code(),
+                record.status.as_str(),
+                &record.due_date,
+            ));
+            changed.push((record, *customer_id, hash));
         }
     }
     let now = now_millis();
@@ -392,7 +417,7 @@ pub async fn upsert_invoices(
              total_minor = excluded.total_minor, balance_minor = excluded.balance_minor, \
              payment_expected_date = excluded.payment_expected_date, content_hash = excluded.content_hash, \
              source_updated_at = excluded.source_updated_at, updated_at = excluded.updated_at",
-            values_clause(chunk.len(), COLUMNS)
+            values_clause(Dialect::of(&**tx), chunk.len(), COLUMNS)
         );
         let mut query = sqlx::query(&sql);
         for (r, customer_id, hash) in chunk {
@@ -416,48 +441,208 @@ pub async fn upsert_invoices(
         }
         query.execute(&mut **tx).await?;
     }
-    if !changed.is_empty() {
-        refresh_customer_totals(tx, org_id).await?;
-    }
+    let affected: Vec<i64> = affected.into_iter().collect();
+    refresh_customer_totals(tx, org_id, &affected).await?;
+    let rollup_keys: Vec<RollupKey> = rollup_keys.into_iter().collect();
+    refresh_rollups(tx, org_id, &rollup_keys).await?;
     Ok(counts)
 }
 
-/// Recomputes every customer's outstanding amount (open invoices in the customer's currency),
-/// open invoice count and oldest open due date. One grouped pass over the invoices, then one
-/// joined update: correlated subqueries per customer were slow on SQLite for large books.
-#[instrument(skip_all, fields(org_id))]
-pub async fn refresh_customer_totals(tx: &mut Tx<'_>, org_id: i64) -> Result<(), AppError> {
-    sqlx::query(
+/// After a large write, refreshes the query planner's statistics, so the next page loads pick
+/// the right indexes at once rather than after the database's own schedule.
+pub async fn refresh_statistics_after(db: &Db, summary: &ImportSummary) -> Result<(), AppError> {
+    let written = summary.customers.new
+        + summary.customers.updated
+        + summary.invoices.new
+        + summary.invoices.updated;
+    if written > 1_000 {
+        db.refresh_statistics(&[
+            "customers",
+            "contact_persons",
+            "invoices",
+            "invoice_rollups",
+        ])
+        .await?;
+    }
+    Ok(())
+}
+
+/// An invoice as stored, for deciding what an upsert changes.
+#[derive(sqlx::FromRow)]
+struct Known {
+    external_id: String,
+    content_hash: String,
+    customer_id: i64,
+    currency: String,
+    status: String,
+    due_date: String,
+}
+
+/// One row of `invoice_rollups` without its openness (both are recomputed together).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RollupKey {
+    pub currency: String,
+    pub status: String,
+    pub due_date: String,
+}
+
+impl RollupKey {
+    pub fn new(currency: &str, status: &str, due_date: &str) -> Self {
+        Self {
+            currency: currency.to_owned(),
+            status: status.to_owned(),
+            due_date: due_date.to_owned(),
+        }
+    }
+}
+
+/// Beyond this many rollup keys, recomputing the organization's rollups in one grouped pass is
+/// cheaper than key by key.
+const FULL_ROLLUP_FROM: usize = 500;
+
+/// Recomputes the `invoice_rollups` rows of `keys` from the invoices themselves (in the
+/// caller's transaction, after the invoice writes).
+#[instrument(skip_all, fields(org_id, keys = keys.len()))]
+pub async fn refresh_rollups(
+    tx: &mut Tx<'_>,
+    org_id: i64,
+    keys: &[RollupKey],
+) -> Result<(), AppError> {
+    const GROUPED: &str = "SELECT org_id, currency, status, due_date, \
+         CASE WHEN status IN ('sent', 'overdue', 'partially_paid') AND balance_minor > 0 THEN 1 ELSE 0 END, \
+         COUNT(*), CAST(SUM(balance_minor) AS BIGINT) FROM invoices WHERE org_id = $1";
+    const INSERT: &str = "INSERT INTO invoice_rollups \
+         (org_id, currency, status, due_date, is_open, invoice_count, balance_minor) ";
+    if keys.len() >= FULL_ROLLUP_FROM {
+        sqlx::query("DELETE FROM invoice_rollups WHERE org_id = $1")
+            .bind(org_id)
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query(&format!("{INSERT}{GROUPED} GROUP BY 1, 2, 3, 4, 5"))
+            .bind(org_id)
+            .execute(&mut **tx)
+            .await?;
+        return Ok(());
+    }
+    for chunk in keys.chunks(100) {
+        let tuples = (0..chunk.len())
+            .map(|n| format!("(${}, ${}, ${})", 3 * n + 2, 3 * n + 3, 3 * n + 4))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let matches = format!("(currency, status, due_date) IN (VALUES {tuples})");
+        for sql in [
+            format!("DELETE FROM invoice_rollups WHERE org_id = $1 AND {matches}"),
+            format!("{INSERT}{GROUPED} AND {matches} GROUP BY 1, 2, 3, 4, 5"),
+        ] {
+            let mut query = sqlx::query(&sql).bind(org_id);
+            for key in chunk {
+                query = query
+                    .bind(key.currency.as_str())
+                    .bind(key.status.as_str())
+                    .bind(key.due_date.as_str());
+            }
+            query.execute(&mut **tx).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Beyond this many affected customers, one grouped pass over all the organization's open
+/// invoices is cheaper than looking each customer up.
+const FULL_REFRESH_FROM: usize = 2_000;
+
+/// Recomputes the outstanding amount (open invoices in the customer's currency), open invoice
+/// count and oldest open due date of the `affected` customers. Rows are written only where a
+/// figure changes: every rewrite of a customer row costs index maintenance.
+#[instrument(skip_all, fields(org_id, affected = affected.len()))]
+pub async fn refresh_customer_totals(
+    tx: &mut Tx<'_>,
+    org_id: i64,
+    affected: &[i64],
+) -> Result<(), AppError> {
+    if affected.len() >= FULL_REFRESH_FROM {
+        return refresh_all_customer_totals(tx, org_id).await;
+    }
+    for chunk in affected.chunks(BATCH) {
+        // Numbered placeholders on both backends: at a few hundred parameters SQLite's
+        // named-parameter lookup costs nothing that matters.
+        let ids = (0..chunk.len())
+            .map(|n| format!("${}", n + 3))
+            .collect::<Vec<_>>()
+            .join(", ");
+        // `t` holds each affected customer's figures (customers without open invoices get
+        // the defaults), computed once per customer through the (org, customer) index.
+        let sql = format!(
+            "UPDATE customers SET outstanding_minor = t.outstanding, open_invoices = t.open_count, \
+               oldest_open_due = t.oldest_due \
+             FROM (SELECT c.id AS customer_id, \
+                     COALESCE((SELECT CAST(SUM(i.balance_minor) AS BIGINT) FROM invoices i \
+                        WHERE i.org_id = c.org_id AND i.customer_id = c.id AND i.currency = c.currency \
+                          AND {OPEN_INVOICE}), 0) AS outstanding, \
+                     (SELECT COUNT(*) FROM invoices i \
+                        WHERE i.org_id = c.org_id AND i.customer_id = c.id AND {OPEN_INVOICE}) AS open_count, \
+                     COALESCE((SELECT MIN(i.due_date) FROM invoices i \
+                        WHERE i.org_id = c.org_id AND i.customer_id = c.id AND {OPEN_INVOICE}), $2) AS oldest_due \
+                   FROM customers c WHERE c.org_id = $1 AND c.id IN ({ids})) AS t \
+             WHERE customers.org_id = $1 AND customers.id = t.customer_id \
+               AND (customers.outstanding_minor <> t.outstanding OR customers.open_invoices <> t.open_count \
+                    OR customers.oldest_open_due <> t.oldest_due)"
+        );
+        let mut query = sqlx::query(&sql).bind(org_id).bind(NO_OPEN_DUE);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// The refresh for every customer: one grouped pass over the invoices, then one joined update.
+async fn refresh_all_customer_totals(tx: &mut Tx<'_>, org_id: i64) -> Result<(), AppError> {
+    // Customers left without open invoices go back to the defaults.
+    sqlx::query(&format!(
         "UPDATE customers SET outstanding_minor = 0, open_invoices = 0, oldest_open_due = $2 \
-         WHERE org_id = $1 AND (outstanding_minor <> 0 OR open_invoices <> 0 OR oldest_open_due <> $2)",
-    )
+         WHERE org_id = $1 AND (outstanding_minor <> 0 OR open_invoices <> 0 OR oldest_open_due <> $2) \
+           AND id NOT IN (SELECT i.customer_id FROM invoices i WHERE i.org_id = $1 AND {OPEN_INVOICE})"
+    ))
     .bind(org_id)
     .bind(NO_OPEN_DUE)
     .execute(&mut **tx)
     .await?;
-    sqlx::query(
+    sqlx::query(&format!(
         "UPDATE customers SET outstanding_minor = totals.outstanding, open_invoices = totals.open_count, \
            oldest_open_due = totals.oldest_due \
          FROM (SELECT i.customer_id AS customer_id, \
                  CAST(SUM(CASE WHEN i.currency = c.currency THEN i.balance_minor ELSE 0 END) AS BIGINT) AS outstanding, \
                  COUNT(*) AS open_count, MIN(i.due_date) AS oldest_due \
                FROM invoices i JOIN customers c ON c.id = i.customer_id AND c.org_id = i.org_id \
-               WHERE i.org_id = $1 AND i.status IN ('sent', 'overdue', 'partially_paid') AND i.balance_minor > 0 \
+               WHERE i.org_id = $1 AND {OPEN_INVOICE} \
                GROUP BY i.customer_id) AS totals \
-         WHERE customers.org_id = $1 AND customers.id = totals.customer_id",
-    )
+         WHERE customers.org_id = $1 AND customers.id = totals.customer_id \
+           AND (customers.outstanding_minor <> totals.outstanding OR customers.open_invoices <> totals.open_count \
+                OR customers.oldest_open_due <> totals.oldest_due)"
+    ))
     .bind(org_id)
     .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
+/// The open-invoice condition for an invoices table aliased `i` (as in the queries).
+const OPEN_INVOICE: &str =
+    "i.status IN ('sent', 'overdue', 'partially_paid') AND i.balance_minor > 0";
+
 #[cfg(test)]
 mod tests {
     use super::values_clause;
+    use crate::db::Dialect;
 
     #[test]
     fn values_are_numbered_row_by_row() {
-        assert_eq!(values_clause(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(
+            values_clause(Dialect::Postgres, 2, 3),
+            "($1, $2, $3), ($4, $5, $6)"
+        );
+        assert_eq!(values_clause(Dialect::Sqlite, 1, 3), "(?, ?, ?)");
     }
 }
