@@ -122,12 +122,6 @@ impl Db {
                         conn.execute("PRAGMA cache_size = -32768").await?;
                         conn.execute("PRAGMA mmap_size = 268435456").await?;
                         conn.execute("PRAGMA temp_store = MEMORY").await?;
-                    } else {
-                        // Plan every execution for its values: a generic plan made once for a
-                        // prepared statement cannot see that `LIKE '%term%'` is selective (and
-                        // searches and filters vary from call to call), and picks a scan.
-                        conn.execute("SET plan_cache_mode = force_custom_plan")
-                            .await?;
                     }
                     Ok(())
                 })

@@ -53,7 +53,10 @@ impl Sql {
     where
         T: for<'r> FromRow<'r, sqlx::any::AnyRow>,
     {
-        let mut query = sqlx::query_as::<_, T>(&self.text);
+        // Not kept as a prepared statement: these queries change shape with every filter, and
+        // PostgreSQL would plan a kept one once for all values ("generic plan"), blind to
+        // whether `LIKE '%term%'` or a date range is selective. Planned per call instead.
+        let mut query = sqlx::query_as::<_, T>(&self.text).persistent(false);
         for value in &self.values {
             query = match value {
                 Value::Int(v) => query.bind(*v),
@@ -280,8 +283,15 @@ pub async fn list_customers(
     } else {
         None
     };
+    // The distinct countries, found by skipping through the (org, country) index one country
+    // at a time rather than reading every customer.
     let countries = sqlx::query_scalar::<_, String>(
-        "SELECT DISTINCT billing_country FROM customers WHERE org_id = $1 AND billing_country <> '' ORDER BY billing_country",
+        "WITH RECURSIVE found (country) AS ( \
+           SELECT MIN(billing_country) FROM customers WHERE org_id = $1 AND billing_country > '' \
+           UNION ALL \
+           SELECT (SELECT MIN(billing_country) FROM customers WHERE org_id = $1 AND billing_country > found.country) \
+           FROM found WHERE found.country IS NOT NULL) \
+         SELECT country FROM found WHERE country IS NOT NULL ORDER BY country",
     )
     .bind(member.org_id)
     .fetch_all(db.pool())

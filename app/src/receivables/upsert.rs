@@ -242,7 +242,7 @@ pub async fn upsert_customers(
              phone_status = excluded.phone_status, search_text = excluded.search_text, \
              content_hash = excluded.content_hash, source_updated_at = excluded.source_updated_at, \
              updated_at = excluded.updated_at",
-            values_clause(Dialect::of(&**tx), chunk.len(), COLUMNS)
+            values_clause(Dialect::of(tx), chunk.len(), COLUMNS)
         );
         let mut query = sqlx::query(&sql);
         for p in chunk {
@@ -294,7 +294,7 @@ async fn replace_contacts(
         .filter_map(|c| ids.get(&c.record.external_id).map(|(id, _)| *id))
         .collect();
     for chunk in customer_ids.chunks(BATCH) {
-        let mut placeholders = Dialect::of(&**tx).placeholders(chunk.len() + 1);
+        let mut placeholders = Dialect::of(tx).placeholders(chunk.len() + 1);
         let org = placeholders.next().unwrap_or_default();
         let sql = format!(
             "DELETE FROM contact_persons WHERE org_id = {org} AND customer_id IN ({})",
@@ -321,7 +321,7 @@ async fn replace_contacts(
         let sql = format!(
             "INSERT INTO contact_persons (org_id, customer_id, position, name, email, phone_raw, phone_e164, \
              phone_error, mobile_raw, mobile_e164, mobile_error, is_primary) VALUES {}",
-            values_clause(Dialect::of(&**tx), chunk.len(), COLUMNS)
+            values_clause(Dialect::of(tx), chunk.len(), COLUMNS)
         );
         let mut query = sqlx::query(&sql);
         for (customer_id, position, numbers, record) in chunk {
@@ -417,7 +417,7 @@ pub async fn upsert_invoices(
              total_minor = excluded.total_minor, balance_minor = excluded.balance_minor, \
              payment_expected_date = excluded.payment_expected_date, content_hash = excluded.content_hash, \
              source_updated_at = excluded.source_updated_at, updated_at = excluded.updated_at",
-            values_clause(Dialect::of(&**tx), chunk.len(), COLUMNS)
+            values_clause(Dialect::of(tx), chunk.len(), COLUMNS)
         );
         let mut query = sqlx::query(&sql);
         for (r, customer_id, hash) in chunk {
