@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod error;
+pub mod integrations;
 pub mod pages;
 pub mod receivables;
 pub mod shell;
