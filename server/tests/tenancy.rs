@@ -181,11 +181,14 @@ both_backends! {
             let res = sweep.call(&mut a, "/api/receivables/customers", &fields).await;
             assert_eq!(res.status, StatusCode::OK, "{}", res.body);
             assert_eq!(res.json()["rows"], serde_json::json!([]));
+            assert_eq!(res.json()["countries"], serde_json::json!([]), "B's countries");
         }
         for fields in [vec![("filter[sort]", "balance")], vec![("filter[customer_id]", b_customer_s.as_str())], vec![("filter[q]", "ZQBSECRET-001")]] {
             let res = sweep.call(&mut a, "/api/receivables/invoices", &fields).await;
             assert_eq!(res.status, StatusCode::OK, "{}", res.body);
             assert_eq!(res.json()["rows"], serde_json::json!([]));
+            assert_eq!(res.json()["totals"], serde_json::json!([]), "B's totals");
+            assert_eq!(res.json()["currencies"], serde_json::json!([]), "B's currencies");
         }
         let res = sweep.call(&mut a, "/api/receivables/customer", &[("id", &b_customer_s)]).await;
         assert_eq!(res.status, StatusCode::NOT_FOUND);
