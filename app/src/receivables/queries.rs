@@ -18,9 +18,8 @@ use crate::accounts::service::Member;
 use crate::db::{Db, Dialect};
 use crate::error::AppError;
 
-/// The open-invoice condition, for an invoices table aliased `i`.
-const OPEN: &str = "i.status IN ('sent', 'overdue', 'partially_paid') AND i.balance_minor > 0";
 pub use super::upsert::NO_OPEN_DUE;
+use super::upsert::OPEN_INVOICE as OPEN;
 
 /// A query assembled from optional parts, with `$n` placeholders numbered as they are added.
 #[derive(Default)]
@@ -67,6 +66,78 @@ impl Sql {
     }
 }
 
+/// How a list is ordered for keyset pagination: by `column`, then by `id` to break ties, both
+/// ascending or both descending.
+struct Order {
+    column: &'static str,
+    id: &'static str,
+    descending: bool,
+    /// The cursor key is an integer (amounts), not text.
+    numeric: bool,
+}
+
+impl Order {
+    const fn new(column: &'static str, id: &'static str, descending: bool, numeric: bool) -> Self {
+        Self {
+            column,
+            id,
+            descending,
+            numeric,
+        }
+    }
+}
+
+impl Sql {
+    /// Appends "after `cursor`" (a `"<id>.<key>"` from [`split_page`]), the order and the limit
+    /// of one page: `PAGE_SIZE` rows and one more, which tells whether another page follows.
+    fn page(&mut self, order: &Order, after: Option<&str>) -> Result<&mut Self, AppError> {
+        let (op, direction) = if order.descending {
+            (" < ", " DESC")
+        } else {
+            (" > ", "")
+        };
+        if let Some(cursor) = after {
+            let (id, key) = parse_cursor(cursor)?;
+            let key = if order.numeric {
+                Value::Int(key.parse().map_err(|_| AppError::BadRequest)?)
+            } else {
+                Value::from(key)
+            };
+            let Order {
+                column,
+                id: id_column,
+                ..
+            } = order;
+            self.push(&format!(" AND ({column}{op}"))
+                .bind(key.clone())
+                .push(&format!(" OR ({column} = "))
+                .bind(key)
+                .push(&format!(" AND {id_column}{op}"))
+                .bind(id)
+                .push("))");
+        }
+        self.push(&format!(
+            " ORDER BY {}{direction}, {}{direction} LIMIT ",
+            order.column, order.id
+        ))
+        .bind(PAGE_SIZE as i64 + 1);
+        Ok(self)
+    }
+}
+
+/// Drops the extra row of a page fetched by [`Sql::page`] and returns the cursor of the last
+/// row kept when more rows follow. `key` gives a row's id and sort key.
+fn split_page<T>(rows: &mut Vec<T>, key: impl Fn(&T) -> (i64, String)) -> Option<String> {
+    if rows.len() <= PAGE_SIZE {
+        return None;
+    }
+    rows.truncate(PAGE_SIZE);
+    rows.last().map(|row| {
+        let (id, key) = key(row);
+        format!("{id}.{key}")
+    })
+}
+
 impl From<i64> for Value {
     fn from(v: i64) -> Self {
         Self::Int(v)
@@ -106,31 +177,23 @@ fn trigram_phrase(term: &str) -> Option<String> {
 /// Appends `SELECT <customer id> …` for the organization's customers whose name, company,
 /// email or phone contains `term`: through the trigram index of each backend.
 fn push_customer_matches(sql: &mut Sql, dialect: Dialect, org_id: i64, term: &str) {
-    match (dialect, trigram_phrase(term)) {
-        (Dialect::Sqlite, Some(phrase)) => {
-            sql.push("SELECT m.id FROM customers m WHERE m.org_id = ")
-                .bind(org_id)
-                .push(
-                    " AND m.id IN (SELECT rowid FROM customer_search WHERE customer_search MATCH ",
-                )
-                .bind(phrase)
-                .push(")");
-        }
-        (Dialect::Sqlite, None) => {
-            sql.push("SELECT m.id FROM customers m WHERE m.org_id = ")
-                .bind(org_id)
-                .push(" AND m.search_text LIKE ")
-                .bind(like_pattern(term))
-                .push(" ESCAPE '\\'");
-        }
-        (Dialect::Postgres, _) => {
-            sql.push("SELECT m.customer_id FROM customer_search m WHERE m.org_id = ")
-                .bind(org_id)
-                .push(" AND m.search_text LIKE ")
-                .bind(like_pattern(term))
-                .push(" ESCAPE '\\'");
-        }
+    if let (Dialect::Sqlite, Some(phrase)) = (dialect, trigram_phrase(term)) {
+        sql.push("SELECT m.id FROM customers m WHERE m.org_id = ")
+            .bind(org_id)
+            .push(" AND m.id IN (SELECT rowid FROM customer_search WHERE customer_search MATCH ")
+            .bind(phrase)
+            .push(")");
+        return;
     }
+    // PostgreSQL keeps the search text (and its trigram index) in its own table.
+    sql.push(match dialect {
+        Dialect::Sqlite => "SELECT m.id FROM customers m WHERE m.org_id = ",
+        Dialect::Postgres => "SELECT m.customer_id FROM customer_search m WHERE m.org_id = ",
+    })
+    .bind(org_id)
+    .push(" AND m.search_text LIKE ")
+    .bind(like_pattern(term))
+    .push(" ESCAPE '\\'");
 }
 
 /// Appends `SELECT <invoice id> …` for the organization's invoices whose number contains
@@ -191,6 +254,11 @@ fn parse_cursor(cursor: &str) -> Result<(i64, &str), AppError> {
     Ok((id.parse().map_err(|_| AppError::BadRequest)?, key))
 }
 
+/// The columns of [`CustomerRecordRow`].
+const CUSTOMER_COLUMNS: &str = "id, display_name, sort_name, company_name, email, billing_country, \
+     currency, outstanding_minor, open_invoices, oldest_open_due, phone_status, best_phone_e164, \
+     best_phone_reason, opted_out";
+
 #[derive(FromRow)]
 struct CustomerRecordRow {
     id: i64,
@@ -218,11 +286,9 @@ pub async fn list_customers(
 ) -> Result<CustomerPage, AppError> {
     let today = org_today(db, member.org_id).await?;
     let mut sql = Sql::default();
-    sql.push(
-        "SELECT id, display_name, sort_name, company_name, email, billing_country, currency, outstanding_minor, \
-         open_invoices, oldest_open_due, phone_status, best_phone_e164, best_phone_reason, opted_out \
-         FROM customers WHERE org_id = ",
-    )
+    sql.push(&format!(
+        "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE org_id = "
+    ))
     .bind(member.org_id);
     if !filter.q.trim().is_empty() {
         sql.push(" AND id IN (");
@@ -239,50 +305,21 @@ pub async fn list_customers(
     if let Some(phone) = filter.phone {
         sql.push(" AND phone_status = ").bind(phone.as_str());
     }
-    if let Some(cursor) = &filter.after {
-        let (id, key) = parse_cursor(cursor)?;
-        match filter.sort {
-            CustomerSort::Name => {
-                sql.push(" AND (sort_name > ")
-                    .bind(key)
-                    .push(" OR (sort_name = ")
-                    .bind(key);
-                sql.push(" AND id > ").bind(id).push("))");
-            }
-            CustomerSort::Outstanding => {
-                let key: i64 = key.parse().map_err(|_| AppError::BadRequest)?;
-                sql.push(" AND (outstanding_minor < ")
-                    .bind(key)
-                    .push(" OR (outstanding_minor = ")
-                    .bind(key);
-                sql.push(" AND id < ").bind(id).push("))");
-            }
-            CustomerSort::OldestOverdue => {
-                sql.push(" AND (oldest_open_due > ")
-                    .bind(key)
-                    .push(" OR (oldest_open_due = ")
-                    .bind(key);
-                sql.push(" AND id > ").bind(id).push("))");
-            }
-        }
-    }
-    sql.push(match filter.sort {
-        CustomerSort::Name => " ORDER BY sort_name, id",
-        CustomerSort::Outstanding => " ORDER BY outstanding_minor DESC, id DESC",
-        CustomerSort::OldestOverdue => " ORDER BY oldest_open_due, id",
-    });
-    sql.push(" LIMIT ").bind(PAGE_SIZE as i64 + 1);
-    let mut rows: Vec<CustomerRecordRow> = sql.query_as().fetch_all(db.pool()).await?;
-    let next = if rows.len() > PAGE_SIZE {
-        rows.truncate(PAGE_SIZE);
-        rows.last().map(|r| match filter.sort {
-            CustomerSort::Name => format!("{}.{}", r.id, r.sort_name),
-            CustomerSort::Outstanding => format!("{}.{}", r.id, r.outstanding_minor),
-            CustomerSort::OldestOverdue => format!("{}.{}", r.id, r.oldest_open_due),
-        })
-    } else {
-        None
+    let order = match filter.sort {
+        CustomerSort::Name => Order::new("sort_name", "id", false, false),
+        CustomerSort::Outstanding => Order::new("outstanding_minor", "id", true, true),
+        CustomerSort::OldestOverdue => Order::new("oldest_open_due", "id", false, false),
     };
+    sql.page(&order, filter.after.as_deref())?;
+    let mut rows: Vec<CustomerRecordRow> = sql.query_as().fetch_all(db.pool()).await?;
+    let next = split_page(&mut rows, |r| {
+        let key = match filter.sort {
+            CustomerSort::Name => r.sort_name.clone(),
+            CustomerSort::Outstanding => r.outstanding_minor.to_string(),
+            CustomerSort::OldestOverdue => r.oldest_open_due.clone(),
+        };
+        (r.id, key)
+    });
     // The distinct countries, found by skipping through the (org, country) index one country
     // at a time rather than reading every customer.
     let countries = sqlx::query_scalar::<_, String>(
@@ -324,6 +361,13 @@ fn customer_row(r: CustomerRecordRow, today: NaiveDate) -> CustomerRow {
         opted_out: r.opted_out != 0,
     }
 }
+
+/// The columns of [`InvoiceRecordRow`], read from [`INVOICE_FROM`].
+const INVOICE_COLUMNS: &str = "i.id, i.number, i.customer_id, c.display_name AS customer_name, \
+     i.status, i.issue_date, i.due_date, i.currency, i.total_minor, i.balance_minor, \
+     i.payment_expected_date";
+const INVOICE_FROM: &str =
+    "FROM invoices i JOIN customers c ON c.id = i.customer_id AND c.org_id = i.org_id";
 
 #[derive(FromRow)]
 struct InvoiceRecordRow {
@@ -447,13 +491,8 @@ pub async fn list_invoices(
     filter: &InvoiceFilter,
 ) -> Result<InvoicePage, AppError> {
     let today = org_today(db, member.org_id).await?;
-    let from = " FROM invoices i JOIN customers c ON c.id = i.customer_id AND c.org_id = i.org_id";
     let mut sql = Sql::default();
-    sql.push(
-        "SELECT i.id, i.number, i.customer_id, c.display_name AS customer_name, i.status, i.issue_date, i.due_date, \
-         i.currency, i.total_minor, i.balance_minor, i.payment_expected_date",
-    )
-    .push(from);
+    sql.push(&format!("SELECT {INVOICE_COLUMNS} {INVOICE_FROM}"));
     invoice_conditions(
         &mut sql,
         db.dialect(),
@@ -462,49 +501,20 @@ pub async fn list_invoices(
         today,
         Table::Invoices,
     )?;
-    if let Some(cursor) = &filter.after {
-        let (id, key) = parse_cursor(cursor)?;
-        match filter.sort {
-            InvoiceSort::DueDate => {
-                sql.push(" AND (i.due_date < ")
-                    .bind(key)
-                    .push(" OR (i.due_date = ")
-                    .bind(key);
-                sql.push(" AND i.id < ").bind(id).push("))");
-            }
-            InvoiceSort::Balance => {
-                let key: i64 = key.parse().map_err(|_| AppError::BadRequest)?;
-                sql.push(" AND (i.balance_minor < ")
-                    .bind(key)
-                    .push(" OR (i.balance_minor = ")
-                    .bind(key);
-                sql.push(" AND i.id < ").bind(id).push("))");
-            }
-            InvoiceSort::DaysOverdue => {
-                sql.push(" AND (i.due_date > ")
-                    .bind(key)
-                    .push(" OR (i.due_date = ")
-                    .bind(key);
-                sql.push(" AND i.id > ").bind(id).push("))");
-            }
-        }
-    }
-    sql.push(match filter.sort {
-        InvoiceSort::DueDate => " ORDER BY i.due_date DESC, i.id DESC",
-        InvoiceSort::Balance => " ORDER BY i.balance_minor DESC, i.id DESC",
-        InvoiceSort::DaysOverdue => " ORDER BY i.due_date, i.id",
-    });
-    sql.push(" LIMIT ").bind(PAGE_SIZE as i64 + 1);
-    let mut rows: Vec<InvoiceRecordRow> = sql.query_as().fetch_all(db.pool()).await?;
-    let next = if rows.len() > PAGE_SIZE {
-        rows.truncate(PAGE_SIZE);
-        rows.last().map(|r| match filter.sort {
-            InvoiceSort::DueDate | InvoiceSort::DaysOverdue => format!("{}.{}", r.id, r.due_date),
-            InvoiceSort::Balance => format!("{}.{}", r.id, r.balance_minor),
-        })
-    } else {
-        None
+    let order = match filter.sort {
+        InvoiceSort::DueDate => Order::new("i.due_date", "i.id", true, false),
+        InvoiceSort::Balance => Order::new("i.balance_minor", "i.id", true, true),
+        InvoiceSort::DaysOverdue => Order::new("i.due_date", "i.id", false, false),
     };
+    sql.page(&order, filter.after.as_deref())?;
+    let mut rows: Vec<InvoiceRecordRow> = sql.query_as().fetch_all(db.pool()).await?;
+    let next = split_page(&mut rows, |r| {
+        let key = match filter.sort {
+            InvoiceSort::DueDate | InvoiceSort::DaysOverdue => r.due_date.clone(),
+            InvoiceSort::Balance => r.balance_minor.to_string(),
+        };
+        (r.id, key)
+    });
 
     // Totals of the whole filter: from the rollups when they can answer (a few thousand rows
     // instead of every invoice), else from the matching invoices themselves.
@@ -713,6 +723,14 @@ mod tests {
 }
 
 #[derive(FromRow)]
+struct CustomerDetailRow {
+    #[sqlx(flatten)]
+    row: CustomerRecordRow,
+    #[sqlx(flatten)]
+    extra: CustomerExtra,
+}
+
+#[derive(FromRow)]
 struct CustomerExtra {
     status: String,
     source: String,
@@ -742,24 +760,15 @@ struct ContactRow {
 #[instrument(skip_all, fields(org_id = member.org_id, customer_id = id))]
 pub async fn customer_detail(db: &Db, member: Member, id: i64) -> Result<CustomerDetail, AppError> {
     let today = org_today(db, member.org_id).await?;
-    let row: CustomerRecordRow = sqlx::query_as(
-        "SELECT id, display_name, sort_name, company_name, email, billing_country, currency, outstanding_minor, \
-         open_invoices, oldest_open_due, phone_status, best_phone_e164, best_phone_reason, opted_out \
-         FROM customers WHERE org_id = $1 AND id = $2",
-    )
+    let CustomerDetailRow { row, extra } = sqlx::query_as(&format!(
+        "SELECT {CUSTOMER_COLUMNS}, status, source, external_id, billing_street, billing_city, \
+         billing_state, billing_postcode, timezone, notes FROM customers WHERE org_id = $1 AND id = $2"
+    ))
     .bind(member.org_id)
     .bind(id)
     .fetch_optional(db.pool())
     .await?
     .ok_or(AppError::NotFound)?;
-    let extra: CustomerExtra = sqlx::query_as(
-        "SELECT status, source, external_id, billing_street, billing_city, billing_state, billing_postcode, timezone, notes \
-         FROM customers WHERE org_id = $1 AND id = $2",
-    )
-    .bind(member.org_id)
-    .bind(id)
-    .fetch_one(db.pool())
-    .await?;
     let contacts: Vec<ContactRow> = sqlx::query_as(
         "SELECT name, email, is_primary, phone_raw, phone_e164, phone_error, mobile_raw, mobile_e164, mobile_error \
          FROM contact_persons WHERE org_id = $1 AND customer_id = $2 ORDER BY is_primary DESC, position",
@@ -769,9 +778,7 @@ pub async fn customer_detail(db: &Db, member: Member, id: i64) -> Result<Custome
     .fetch_all(db.pool())
     .await?;
     let open_invoices: Vec<InvoiceRecordRow> = sqlx::query_as(&format!(
-        "SELECT i.id, i.number, i.customer_id, c.display_name AS customer_name, i.status, i.issue_date, i.due_date, \
-         i.currency, i.total_minor, i.balance_minor, i.payment_expected_date \
-         FROM invoices i JOIN customers c ON c.id = i.customer_id AND c.org_id = i.org_id \
+        "SELECT {INVOICE_COLUMNS} {INVOICE_FROM} \
          WHERE i.org_id = $1 AND i.customer_id = $2 AND {OPEN} ORDER BY i.due_date, i.id"
     ))
     .bind(member.org_id)
@@ -821,30 +828,35 @@ pub async fn customer_detail(db: &Db, member: Member, id: i64) -> Result<Custome
     })
 }
 
+#[derive(FromRow)]
+struct InvoiceDetailRow {
+    #[sqlx(flatten)]
+    row: InvoiceRecordRow,
+    #[sqlx(flatten)]
+    extra: InvoiceExtra,
+}
+
+#[derive(FromRow)]
+struct InvoiceExtra {
+    source: String,
+    external_id: String,
+    best_phone_e164: String,
+    best_phone_reason: String,
+}
+
 /// One invoice; `NotFound` outside the organization.
 #[instrument(skip_all, fields(org_id = member.org_id, invoice_id = id))]
 pub async fn invoice_detail(db: &Db, member: Member, id: i64) -> Result<InvoiceDetail, AppError> {
     let today = org_today(db, member.org_id).await?;
-    let row: InvoiceRecordRow = sqlx::query_as(
-        "SELECT i.id, i.number, i.customer_id, c.display_name AS customer_name, i.status, i.issue_date, i.due_date, \
-         i.currency, i.total_minor, i.balance_minor, i.payment_expected_date \
-         FROM invoices i JOIN customers c ON c.id = i.customer_id AND c.org_id = i.org_id \
-         WHERE i.org_id = $1 AND i.id = $2",
-    )
+    let InvoiceDetailRow { row, extra } = sqlx::query_as(&format!(
+        "SELECT {INVOICE_COLUMNS}, i.source, i.external_id, c.best_phone_e164, c.best_phone_reason \
+         {INVOICE_FROM} WHERE i.org_id = $1 AND i.id = $2"
+    ))
     .bind(member.org_id)
     .bind(id)
     .fetch_optional(db.pool())
     .await?
     .ok_or(AppError::NotFound)?;
-    let (source, external_id, phone, reason): (String, String, String, String) = sqlx::query_as(
-        "SELECT i.source, i.external_id, c.best_phone_e164, c.best_phone_reason \
-         FROM invoices i JOIN customers c ON c.id = i.customer_id AND c.org_id = i.org_id \
-         WHERE i.org_id = $1 AND i.id = $2",
-    )
-    .bind(member.org_id)
-    .bind(id)
-    .fetch_one(db.pool())
-    .await?;
     let row = invoice_row(row, today);
     let paid = Money::new(
         row.total.minor - row.balance.minor,
@@ -852,10 +864,10 @@ pub async fn invoice_detail(db: &Db, member: Member, id: i64) -> Result<InvoiceD
     );
     Ok(InvoiceDetail {
         row,
-        source,
-        external_id,
-        customer_phone: phone,
-        customer_phone_reason: reason,
+        source: extra.source,
+        external_id: extra.external_id,
+        customer_phone: extra.best_phone_e164,
+        customer_phone_reason: extra.best_phone_reason,
         paid,
     })
 }

@@ -383,7 +383,10 @@ pub async fn upsert_invoices(
         };
         let hash = content_hash(record)?;
         match known.get(&record.external_id) {
-            Some(old) if old.content_hash == hash => counts.unchanged += 1,
+            Some(old) if old.content_hash == hash => {
+                counts.unchanged += 1;
+                continue;
+            }
             Some(old) => {
                 counts.updated += 1;
                 affected.insert(old.customer_id);
@@ -391,18 +394,13 @@ pub async fn upsert_invoices(
             }
             None => counts.new += 1,
         }
-        if known
-            .get(&record.external_id)
-            .is_none_or(|old| old.content_hash != hash)
-        {
-            affected.insert(*customer_id);
-            rollup_keys.insert(RollupKey::new(
-                record.currency.code(),
-                record.status.as_str(),
-                &record.due_date,
-            ));
-            changed.push((record, *customer_id, hash));
-        }
+        affected.insert(*customer_id);
+        rollup_keys.insert(RollupKey::new(
+            record.currency.code(),
+            record.status.as_str(),
+            &record.due_date,
+        ));
+        changed.push((record, *customer_id, hash));
     }
     let now = now_millis();
     const COLUMNS: usize = 16;
@@ -480,14 +478,14 @@ struct Known {
 
 /// One row of `invoice_rollups` without its openness (both are recomputed together).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct RollupKey {
-    pub currency: String,
-    pub status: String,
-    pub due_date: String,
+struct RollupKey {
+    currency: String,
+    status: String,
+    due_date: String,
 }
 
 impl RollupKey {
-    pub fn new(currency: &str, status: &str, due_date: &str) -> Self {
+    fn new(currency: &str, status: &str, due_date: &str) -> Self {
         Self {
             currency: currency.to_owned(),
             status: status.to_owned(),
@@ -503,14 +501,11 @@ const FULL_ROLLUP_FROM: usize = 500;
 /// Recomputes the `invoice_rollups` rows of `keys` from the invoices themselves (in the
 /// caller's transaction, after the invoice writes).
 #[instrument(skip_all, fields(org_id, keys = keys.len()))]
-pub async fn refresh_rollups(
-    tx: &mut Tx<'_>,
-    org_id: i64,
-    keys: &[RollupKey],
-) -> Result<(), AppError> {
-    const GROUPED: &str = "SELECT org_id, currency, status, due_date, \
-         CASE WHEN status IN ('sent', 'overdue', 'partially_paid') AND balance_minor > 0 THEN 1 ELSE 0 END, \
-         COUNT(*), CAST(SUM(balance_minor) AS BIGINT) FROM invoices WHERE org_id = $1";
+async fn refresh_rollups(tx: &mut Tx<'_>, org_id: i64, keys: &[RollupKey]) -> Result<(), AppError> {
+    let grouped = format!(
+        "SELECT i.org_id, i.currency, i.status, i.due_date, CASE WHEN {OPEN_INVOICE} THEN 1 ELSE 0 END, \
+         COUNT(*), CAST(SUM(i.balance_minor) AS BIGINT) FROM invoices i WHERE i.org_id = $1"
+    );
     const INSERT: &str = "INSERT INTO invoice_rollups \
          (org_id, currency, status, due_date, is_open, invoice_count, balance_minor) ";
     if keys.len() >= FULL_ROLLUP_FROM {
@@ -518,7 +513,7 @@ pub async fn refresh_rollups(
             .bind(org_id)
             .execute(&mut **tx)
             .await?;
-        sqlx::query(&format!("{INSERT}{GROUPED} GROUP BY 1, 2, 3, 4, 5"))
+        sqlx::query(&format!("{INSERT}{grouped} GROUP BY 1, 2, 3, 4, 5"))
             .bind(org_id)
             .execute(&mut **tx)
             .await?;
@@ -532,7 +527,7 @@ pub async fn refresh_rollups(
         let matches = format!("(currency, status, due_date) IN (VALUES {tuples})");
         for sql in [
             format!("DELETE FROM invoice_rollups WHERE org_id = $1 AND {matches}"),
-            format!("{INSERT}{GROUPED} AND {matches} GROUP BY 1, 2, 3, 4, 5"),
+            format!("{INSERT}{grouped} AND {matches} GROUP BY 1, 2, 3, 4, 5"),
         ] {
             let mut query = sqlx::query(&sql).bind(org_id);
             for key in chunk {
@@ -628,8 +623,9 @@ async fn refresh_all_customer_totals(tx: &mut Tx<'_>, org_id: i64) -> Result<(),
     Ok(())
 }
 
-/// The open-invoice condition for an invoices table aliased `i` (as in the queries).
-const OPEN_INVOICE: &str =
+/// The open-invoice condition for an invoices table aliased `i`: what the customers' totals,
+/// the rollups' `is_open` and every open-invoice query count.
+pub(crate) const OPEN_INVOICE: &str =
     "i.status IN ('sent', 'overdue', 'partially_paid') AND i.balance_minor > 0";
 
 #[cfg(test)]

@@ -3,9 +3,9 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::{A, Form};
-use leptos_router::hooks::{use_params_map, use_query_map};
+use leptos_router::hooks::use_query_map;
 
-use super::{LoadError, OverdueBadge, Pager, PhoneBadge, StatusBadge, fmt_money};
+use super::{LoadError, OverdueBadge, Pager, PhoneBadge, StatusBadge, fmt_money, route_id};
 use crate::receivables::api::{fetch_customer, list_customers};
 use crate::receivables::model::PhoneStatus;
 use crate::receivables::views::{CustomerFilter, CustomerPage, CustomerSort, encode_component};
@@ -164,14 +164,7 @@ fn CustomerList(filter: CustomerFilter, data: CustomerPage) -> impl IntoView {
 
 #[component]
 pub fn CustomerDetailPage() -> impl IntoView {
-    let params = use_params_map();
-    let id = Memo::new(move |_| {
-        params.with(|p| {
-            p.get("id")
-                .and_then(|id| id.parse::<i64>().ok())
-                .unwrap_or(-1)
-        })
-    });
+    let id = route_id();
     let detail = Resource::new(move || id.get(), fetch_customer);
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading customer…"</p> }>

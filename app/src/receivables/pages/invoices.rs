@@ -3,9 +3,9 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::{A, Form};
-use leptos_router::hooks::{use_params_map, use_query_map};
+use leptos_router::hooks::use_query_map;
 
-use super::{LoadError, OverdueBadge, Pager, StatusBadge, fmt_money};
+use super::{LoadError, OverdueBadge, Pager, StatusBadge, fmt_money, route_id};
 use crate::receivables::api::{fetch_invoice, list_invoices};
 use crate::receivables::model::{AgingBucket, InvoiceStatus};
 use crate::receivables::views::{InvoiceFilter, InvoicePage, InvoiceSort, encode_component};
@@ -205,14 +205,7 @@ fn InvoiceList(filter: InvoiceFilter, data: InvoicePage) -> impl IntoView {
 
 #[component]
 pub fn InvoiceDetailPage() -> impl IntoView {
-    let params = use_params_map();
-    let id = Memo::new(move |_| {
-        params.with(|p| {
-            p.get("id")
-                .and_then(|id| id.parse::<i64>().ok())
-                .unwrap_or(-1)
-        })
-    });
+    let id = route_id();
     let detail = Resource::new(move || id.get(), fetch_invoice);
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading invoice…"</p> }>

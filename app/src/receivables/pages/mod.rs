@@ -17,6 +17,18 @@ use leptos::prelude::*;
 use super::model::{InvoiceStatus, Money, NumberStyle, PhoneStatus};
 use crate::error::AppError;
 
+/// The numeric `:id` of the current route (-1, which matches nothing, when it is not a number).
+pub(crate) fn route_id() -> Memo<i64> {
+    let params = leptos_router::hooks::use_params_map();
+    Memo::new(move |_| {
+        params.with(|p| {
+            p.get("id")
+                .and_then(|id| id.parse::<i64>().ok())
+                .unwrap_or(-1)
+        })
+    })
+}
+
 /// Formats money the way the organization writes numbers.
 pub(crate) fn fmt_money(money: &Money) -> String {
     let locale = use_context::<crate::accounts::model::SessionView>()
