@@ -124,18 +124,6 @@ impl Keyring {
         })
     }
 
-    /// A ring with one random key (tests and the offline demo without a configured key).
-    pub fn ephemeral() -> Self {
-        let mut key = [0u8; 32];
-        OsRng.fill_bytes(&mut key);
-        let mut keys = HashMap::new();
-        keys.insert("ephemeral".to_owned(), *Key::<Aes256Gcm>::from_slice(&key));
-        Self {
-            current_id: "ephemeral".to_owned(),
-            keys,
-        }
-    }
-
     pub fn current_id(&self) -> &str {
         &self.current_id
     }

@@ -109,6 +109,22 @@ fn check_authorize(state: &State, params: &Params) -> Result<AuthorizeRequest, S
 }
 
 /// The user an authorize request acts for, and their home DC.
+/// What both sides of the consent page check: the data centre, the authorize parameters and
+/// the signed-in user (with their home data centre). An error is the status and message of the
+/// page to answer with.
+fn authorize_request(
+    state: &State,
+    dc: &str,
+    params: &Params,
+) -> Result<(DataCentre, AuthorizeRequest, String, DataCentre), (StatusCode, String)> {
+    let dc = DataCentre::parse(dc)
+        .ok_or_else(|| (StatusCode::NOT_FOUND, "Unknown data centre.".to_owned()))?;
+    let bad = |message| (StatusCode::BAD_REQUEST, message);
+    let request = check_authorize(state, params).map_err(bad)?;
+    let (email, home) = signed_in_user(state, params).map_err(bad)?;
+    Ok((dc, request, email, home))
+}
+
 fn signed_in_user(state: &State, params: &Params) -> Result<(String, DataCentre), String> {
     let email = match param(params, "login_hint") {
         "" => state
@@ -132,16 +148,9 @@ pub(super) async fn consent_page(
 ) -> Response {
     let mut state = fake.lock();
     state.count("accounts.auth");
-    let Some(dc) = DataCentre::parse(&dc) else {
-        return error_page(StatusCode::NOT_FOUND, "Unknown data centre.");
-    };
-    let request = match check_authorize(&state, &params) {
-        Ok(request) => request,
-        Err(message) => return error_page(StatusCode::BAD_REQUEST, &message),
-    };
-    let (email, home) = match signed_in_user(&state, &params) {
-        Ok(user) => user,
-        Err(message) => return error_page(StatusCode::BAD_REQUEST, &message),
+    let (dc, request, email, home) = match authorize_request(&state, &dc, &params) {
+        Ok(checked) => checked,
+        Err((status, message)) => return error_page(status, &message),
     };
     if home != dc {
         // China runs apart: neither side knows the other's accounts.
@@ -250,16 +259,9 @@ pub(super) async fn consent_decision(
     Form(params): Form<Params>,
 ) -> Response {
     let mut state = fake.lock();
-    let Some(dc) = DataCentre::parse(&dc) else {
-        return error_page(StatusCode::NOT_FOUND, "Unknown data centre.");
-    };
-    let request = match check_authorize(&state, &params) {
-        Ok(request) => request,
-        Err(message) => return error_page(StatusCode::BAD_REQUEST, &message),
-    };
-    let (email, home) = match signed_in_user(&state, &params) {
-        Ok(user) => user,
-        Err(message) => return error_page(StatusCode::BAD_REQUEST, &message),
+    let (dc, request, email, home) = match authorize_request(&state, &dc, &params) {
+        Ok(checked) => checked,
+        Err((status, message)) => return error_page(status, &message),
     };
     if home != dc {
         return error_page(
