@@ -22,6 +22,8 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// The header a trusted reverse proxy puts the client's address in, if any.
     pub client_ip_header: Option<http::HeaderName>,
+    /// What the integrations of this instance are, as the pages need to know them.
+    pub integrations: crate::integrations::IntegrationsInfo,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -17,6 +17,23 @@ pub enum LogFormat {
     Json,
 }
 
+/// Which Zoho Books, if any, Duecall connects to.
+#[derive(Debug, Clone)]
+pub enum ZohoMode {
+    /// No Zoho Books integration (the Integrations page says how to enable it).
+    Off,
+    /// The real Zoho: Duecall's client registered in Zoho's API console.
+    Zoho {
+        client_id: String,
+        client_secret: SecretString,
+        /// Where Zoho's consent flow starts (it forwards users to their own data centre).
+        accounts_url: String,
+    },
+    /// The built-in local Zoho at `{public URL}/fake-zoho`, with demo books: the whole flow
+    /// works offline.
+    Local,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `DUECALL_ADDR`: where the HTTP server listens. Default `127.0.0.1:3000`.
@@ -52,6 +69,22 @@ pub struct Config {
     pub dev_mode: bool,
     /// `LEPTOS_RELOAD_PORT`: the live-reload port under `cargo leptos watch`. Default 3001.
     pub reload_port: u32,
+    /// `DUECALL_ZOHO_CLIENT_ID` + `DUECALL_ZOHO_CLIENT_SECRET` (+ `DUECALL_ZOHO_ACCOUNTS_URL`,
+    /// default `https://accounts.zoho.com`): the real Zoho; or `DUECALL_ZOHO_LOCAL=true`: the
+    /// built-in local Zoho. Default: off.
+    pub zoho: ZohoMode,
+    /// `DUECALL_ZOHO_REDIRECT_URL`: where Zoho sends users back after consent. Default
+    /// `{DUECALL_PUBLIC_URL}/integrations/zoho/callback` (register it in Zoho's console).
+    pub zoho_redirect_url: String,
+    /// `DUECALL_ENCRYPTION_KEY` (32 bytes, base64), `DUECALL_ENCRYPTION_KEY_ID` (default `k1`)
+    /// and `DUECALL_ENCRYPTION_PREVIOUS_KEYS` (`id:base64,…`, for rotation): encrypts
+    /// integration tokens at rest. Required when Zoho Books is enabled.
+    pub keyring: Option<app::integrations::crypto::Keyring>,
+    /// `DUECALL_SYNC_INTERVAL_HOURS`: hours between scheduled syncs. Default 4.
+    pub sync_interval_hours: u32,
+    /// `DUECALL_ZOHO_REQUESTS_PER_MINUTE`: Zoho API calls per minute per Books organization
+    /// (Zoho allows 100). Default 90.
+    pub zoho_requests_per_minute: NonZeroU32,
 }
 
 /// A variable that is set but cannot be used.
@@ -163,6 +196,78 @@ impl Config {
         let dev_mode = var("LEPTOS_ENV").is_some_and(|env| env.eq_ignore_ascii_case("dev"));
         let reload_port = parse(&var, "LEPTOS_RELOAD_PORT", "a port number")?.unwrap_or(3001);
 
+        let local = parse_bool(&var, "DUECALL_ZOHO_LOCAL")?.unwrap_or(false);
+        let zoho = match (var("DUECALL_ZOHO_CLIENT_ID"), local) {
+            (Some(_), true) => {
+                return Err(ConfigError {
+                    var: "DUECALL_ZOHO_LOCAL",
+                    message: "cannot be combined with DUECALL_ZOHO_CLIENT_ID: choose the real Zoho or the local one".into(),
+                });
+            }
+            (Some(client_id), false) => {
+                let client_secret = var("DUECALL_ZOHO_CLIENT_SECRET").ok_or(ConfigError {
+                    var: "DUECALL_ZOHO_CLIENT_SECRET",
+                    message: "required with DUECALL_ZOHO_CLIENT_ID".into(),
+                })?;
+                let accounts_url = http_url(&var, "DUECALL_ZOHO_ACCOUNTS_URL")?
+                    .unwrap_or_else(|| "https://accounts.zoho.com".into());
+                ZohoMode::Zoho {
+                    client_id,
+                    client_secret: SecretString::from(client_secret),
+                    accounts_url,
+                }
+            }
+            (None, true) => ZohoMode::Local,
+            (None, false) => ZohoMode::Off,
+        };
+        let zoho_redirect_url = http_url(&var, "DUECALL_ZOHO_REDIRECT_URL")?
+            .unwrap_or_else(|| format!("{public_url}/integrations/zoho/callback"));
+        let keyring = match var("DUECALL_ENCRYPTION_KEY") {
+            Some(key) => Some(
+                app::integrations::crypto::Keyring::new(
+                    &var("DUECALL_ENCRYPTION_KEY_ID").unwrap_or_else(|| "k1".into()),
+                    &key,
+                    &var("DUECALL_ENCRYPTION_PREVIOUS_KEYS").unwrap_or_default(),
+                    [
+                        "DUECALL_ENCRYPTION_KEY_ID",
+                        "DUECALL_ENCRYPTION_KEY",
+                        "DUECALL_ENCRYPTION_PREVIOUS_KEYS",
+                    ],
+                )
+                .map_err(|err| ConfigError {
+                    var: "DUECALL_ENCRYPTION_KEY",
+                    message: err.to_string(),
+                })?,
+            ),
+            None => None,
+        };
+        if keyring.is_none() && !matches!(zoho, ZohoMode::Off) {
+            return Err(ConfigError {
+                var: "DUECALL_ENCRYPTION_KEY",
+                message: "required when Zoho Books is enabled (it encrypts the tokens); generate one with `openssl rand -base64 32`".into(),
+            });
+        }
+        let sync_interval_hours =
+            parse(&var, "DUECALL_SYNC_INTERVAL_HOURS", "a whole number of hours")?.unwrap_or(4);
+        if !(1..=168).contains(&sync_interval_hours) {
+            return Err(ConfigError {
+                var: "DUECALL_SYNC_INTERVAL_HOURS",
+                message: "expected 1 to 168 hours".into(),
+            });
+        }
+        let zoho_requests_per_minute: NonZeroU32 = parse(
+            &var,
+            "DUECALL_ZOHO_REQUESTS_PER_MINUTE",
+            "a whole number from 1 to 100",
+        )?
+        .unwrap_or(NonZeroU32::new(90).expect("90 is not zero"));
+        if zoho_requests_per_minute.get() > 100 {
+            return Err(ConfigError {
+                var: "DUECALL_ZOHO_REQUESTS_PER_MINUTE",
+                message: "Zoho allows at most 100 requests a minute".into(),
+            });
+        }
+
         Ok(Self {
             addr,
             public_url,
@@ -178,6 +283,11 @@ impl Config {
             max_body_bytes,
             dev_mode,
             reload_port,
+            zoho,
+            zoho_redirect_url,
+            keyring,
+            sync_interval_hours,
+            zoho_requests_per_minute,
         })
     }
 
@@ -206,6 +316,25 @@ where
                 var: name,
                 message: format!("expected {expected}, got {raw:?} ({err})"),
             })
+        })
+        .transpose()
+}
+
+/// An optional http(s) URL, without a trailing slash.
+fn http_url(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+) -> Result<Option<String>, ConfigError> {
+    var(name)
+        .map(|url| {
+            if url.starts_with("http://") || url.starts_with("https://") {
+                Ok(url.trim_end_matches('/').to_owned())
+            } else {
+                Err(ConfigError {
+                    var: name,
+                    message: format!("expected an http:// or https:// URL, got {url:?}"),
+                })
+            }
         })
         .transpose()
 }
@@ -282,5 +411,49 @@ mod tests {
         let config = config(&[("DUECALL_PUBLIC_URL", "https://duecall.example.com/")]).unwrap();
         assert!(config.https());
         assert_eq!(config.public_url, "https://duecall.example.com");
+    }
+
+    const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
+    #[test]
+    fn zoho_needs_an_encryption_key() {
+        let err = config(&[("DUECALL_ZOHO_LOCAL", "true")]).unwrap_err();
+        assert_eq!(err.var, "DUECALL_ENCRYPTION_KEY");
+        let err = config(&[("DUECALL_ZOHO_CLIENT_ID", "1000.X")]).unwrap_err();
+        assert_eq!(err.var, "DUECALL_ZOHO_CLIENT_SECRET");
+        let err = config(&[("DUECALL_ZOHO_CLIENT_ID", "1000.X"), ("DUECALL_ZOHO_CLIENT_SECRET", "s")]).unwrap_err();
+        assert_eq!(err.var, "DUECALL_ENCRYPTION_KEY");
+        let err = config(&[("DUECALL_ZOHO_LOCAL", "true"), ("DUECALL_ENCRYPTION_KEY", "short")]).unwrap_err();
+        assert_eq!(err.var, "DUECALL_ENCRYPTION_KEY");
+        assert!(!err.message.contains("short"), "the key never appears in messages");
+    }
+
+    #[test]
+    fn zoho_modes_are_read_from_the_environment() {
+        let off = config(&[]).unwrap();
+        assert!(matches!(off.zoho, ZohoMode::Off));
+        assert_eq!(off.sync_interval_hours, 4);
+        let local = config(&[("DUECALL_ZOHO_LOCAL", "1"), ("DUECALL_ENCRYPTION_KEY", KEY)]).unwrap();
+        assert!(matches!(local.zoho, ZohoMode::Local));
+        assert_eq!(local.zoho_redirect_url, "http://127.0.0.1:3000/integrations/zoho/callback");
+        let real = config(&[
+            ("DUECALL_ZOHO_CLIENT_ID", "1000.X"),
+            ("DUECALL_ZOHO_CLIENT_SECRET", "s"),
+            ("DUECALL_ENCRYPTION_KEY", KEY),
+            ("DUECALL_PUBLIC_URL", "https://duecall.example.com/"),
+        ])
+        .unwrap();
+        match real.zoho {
+            ZohoMode::Zoho { client_id, accounts_url, .. } => {
+                assert_eq!(client_id, "1000.X");
+                assert_eq!(accounts_url, "https://accounts.zoho.com");
+            }
+            other => panic!("expected the real Zoho, got {other:?}"),
+        }
+        assert_eq!(real.zoho_redirect_url, "https://duecall.example.com/integrations/zoho/callback");
+        let both = config(&[("DUECALL_ZOHO_LOCAL", "1"), ("DUECALL_ZOHO_CLIENT_ID", "x")]).unwrap_err();
+        assert_eq!(both.var, "DUECALL_ZOHO_LOCAL");
+        let interval = config(&[("DUECALL_SYNC_INTERVAL_HOURS", "0")]).unwrap_err();
+        assert_eq!(interval.var, "DUECALL_SYNC_INTERVAL_HOURS");
     }
 }

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod demo;
 pub mod http;
+pub mod integrations;
 pub mod receivables;
 pub mod telemetry;
 pub mod zoho_fake;
@@ -30,7 +31,7 @@ use app::db::Db;
 use app::state::{AppState, SignInLimiter};
 use app::{App, shell};
 
-use crate::config::Config;
+use crate::config::{Config, ZohoMode};
 use crate::http::security::{self, CspNonce, SecurityOptions};
 
 #[derive(Debug, Parser)]
@@ -136,11 +137,117 @@ pub fn state(config: &Config, db: Db) -> AppState {
         sign_in_limiter: Arc::new(SignInLimiter::new(config.sign_in_per_minute)),
         secure_cookies: config.https(),
         client_ip_header: config.client_ip_header.clone(),
+        integrations: app::integrations::IntegrationsInfo {
+            zoho: !matches!(config.zoho, ZohoMode::Off),
+            local_zoho: matches!(config.zoho, ZohoMode::Local),
+            sync_every_hours: config.sync_interval_hours,
+            public_url: config.public_url.clone(),
+            keyring: config.keyring.clone(),
+        },
     }
 }
 
-/// The whole HTTP application. Tests drive this same router.
+/// The client the built-in local Zoho knows Duecall by.
+pub const LOCAL_ZOHO_CLIENT_ID: &str = "1000.DUECALLLOCAL";
+const LOCAL_ZOHO_CLIENT_SECRET: &str = "duecall-local-zoho-secret";
+/// Where the local Zoho is mounted.
+pub const LOCAL_ZOHO_PATH: &str = "/fake-zoho";
+
+/// The integrations of this instance: the Zoho Books service (real or local), and the local
+/// Zoho itself when it is the one configured.
+#[derive(Debug, Clone, Default)]
+pub struct Integrations {
+    pub zoho: Option<integrations::Zoho>,
+    pub local_zoho: Option<zoho_fake::FakeZoho>,
+}
+
+/// Builds the configured integrations. The local Zoho starts with a demo user
+/// (`owner@northwind.example`) and two Books organizations, the default one with demo books.
+pub fn integrations(config: &Config, db: &Db) -> anyhow::Result<Integrations> {
+    use integrations::zoho::config::{ZohoConfig, local_data_centres, zoho_data_centres};
+    use secrecy::SecretString;
+    let Some(keyring) = config.keyring.clone() else {
+        return Ok(Integrations::default());
+    };
+    let (zoho_config, local) = match &config.zoho {
+        ZohoMode::Off => return Ok(Integrations::default()),
+        ZohoMode::Zoho {
+            client_id,
+            client_secret,
+            accounts_url,
+        } => (
+            ZohoConfig {
+                client_id: client_id.clone(),
+                client_secret: client_secret.clone(),
+                redirect_url: config.zoho_redirect_url.clone(),
+                accounts_start: accounts_url.clone(),
+                data_centres: zoho_data_centres(),
+            },
+            None,
+        ),
+        ZohoMode::Local => {
+            let base = format!("{}{LOCAL_ZOHO_PATH}", config.public_url);
+            let fake = zoho_fake::FakeZoho::new(zoho_fake::FakeOptions {
+                base_url: base.clone(),
+                clients: vec![zoho_fake::FakeClient::new(
+                    LOCAL_ZOHO_CLIENT_ID,
+                    LOCAL_ZOHO_CLIENT_SECRET,
+                    "Duecall",
+                    [config.zoho_redirect_url.clone()],
+                )],
+                real_time: true,
+                per_minute_limit: Some(100),
+                ..zoho_fake::FakeOptions::default()
+            });
+            let user = "owner@northwind.example";
+            fake.add_user(user, zoho_fake::DataCentre::Eu);
+            let main = fake
+                .add_organization(user, "Northwind Traders", "USD", "Europe/London", true)
+                .map_err(anyhow::Error::from)?;
+            fake.seed_demo_books(&main, 200, 1_000, 7)
+                .map_err(anyhow::Error::from)?;
+            let other = fake
+                .add_organization(user, "Northwind Labs", "EUR", "Europe/Berlin", false)
+                .map_err(anyhow::Error::from)?;
+            fake.seed_demo_books(&other, 20, 60, 11)
+                .map_err(anyhow::Error::from)?;
+            let dcs = local_data_centres(&base);
+            (
+                ZohoConfig {
+                    client_id: LOCAL_ZOHO_CLIENT_ID.into(),
+                    client_secret: SecretString::from(LOCAL_ZOHO_CLIENT_SECRET),
+                    redirect_url: config.zoho_redirect_url.clone(),
+                    accounts_start: dcs
+                        .iter()
+                        .find(|dc| dc.location == "us")
+                        .map(|dc| dc.accounts_server.clone())
+                        .unwrap_or_default(),
+                    data_centres: dcs,
+                },
+                Some(fake),
+            )
+        }
+    };
+    let accounts = integrations::zoho::oauth::Accounts::new(zoho_config)?;
+    let settings = integrations::Settings {
+        sync_every: Duration::from_secs(u64::from(config.sync_interval_hours) * 3600),
+        requests_per_minute: config.zoho_requests_per_minute,
+        ..integrations::Settings::default()
+    };
+    let zoho = integrations::Zoho::new(db.clone(), keyring, accounts, settings)?;
+    Ok(Integrations {
+        zoho: Some(zoho),
+        local_zoho: local,
+    })
+}
+
+/// The whole HTTP application without integrations (most tests).
 pub fn app(state: AppState, config: &Config) -> Router {
+    app_with(state, config, &Integrations::default())
+}
+
+/// The whole HTTP application. Tests drive this same router.
+pub fn app_with(state: AppState, config: &Config, integrations: &Integrations) -> Router {
     let routes = generate_route_list(App);
     let sessions = SessionManagerLayer::new(DbSessionStore::new(state.db.clone()))
         .with_name(COOKIE_NAME)
@@ -161,6 +268,7 @@ pub fn app(state: AppState, config: &Config) -> Router {
         .route("/healthz", get(http::health::healthz))
         .route("/readyz", get(http::health::readyz))
         .merge(receivables::routes())
+        .merge(integrations::routes::routes(integrations.zoho.clone()))
         .leptos_routes_with_context(&state, routes, provide_request_context, move || {
             shell(options.clone())
         })
@@ -211,7 +319,16 @@ async fn serve(config: Config, db: Db) -> anyhow::Result<()> {
         load_demo(&db).await?;
     }
     let state = state(&config, db.clone());
-    let router = app(state, &config);
+    let services = integrations(&config, &db)?;
+    let mut router = app_with(state, &config, &services);
+    if let Some(local) = &services.local_zoho {
+        router = router.nest_service(LOCAL_ZOHO_PATH, local.router());
+        tracing::info!(
+            "the local Zoho Books is at {}{LOCAL_ZOHO_PATH} (Integrations → Connect Zoho Books)",
+            config.public_url
+        );
+    }
+    let scheduler = services.zoho.clone().map(integrations::engine::spawn);
 
     let store = DbSessionStore::new(db.clone());
     let sweeper = tokio::spawn(async move {
@@ -248,6 +365,9 @@ async fn serve(config: Config, db: Db) -> anyhow::Result<()> {
     .await
     .context("the HTTP server failed")?;
     sweeper.abort();
+    if let Some(scheduler) = scheduler {
+        scheduler.abort();
+    }
     db.close().await;
     tracing::info!("Duecall stopped");
     Ok(())

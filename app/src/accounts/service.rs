@@ -157,7 +157,8 @@ pub async fn insert_membership(
     Ok(inserted == 1)
 }
 
-async fn audit(
+/// Records who did what in an organization (in the caller's transaction).
+pub async fn audit(
     tx: &mut Tx<'_>,
     org_id: i64,
     actor: Option<i64>,

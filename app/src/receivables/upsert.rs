@@ -346,16 +346,27 @@ async fn replace_contacts(
 
 /// Inserts new invoices and updates changed ones; their customers must already exist in the
 /// same source. Refreshes the affected customers' totals.
-#[instrument(skip_all, fields(org_id, source, records = records.len()))]
 pub async fn upsert_invoices(
     tx: &mut Tx<'_>,
     org_id: i64,
     source: &str,
     records: &[InvoiceRecord],
 ) -> Result<UpsertCounts, AppError> {
+    Ok(upsert_invoices_tracked(tx, org_id, source, records).await?.0)
+}
+
+/// [`upsert_invoices`], also returning the ids of stored invoices that this write settled
+/// (they were open and are now paid or void): reminders for them must stop.
+#[instrument(skip_all, fields(org_id, source, records = records.len()))]
+pub async fn upsert_invoices_tracked(
+    tx: &mut Tx<'_>,
+    org_id: i64,
+    source: &str,
+    records: &[InvoiceRecord],
+) -> Result<(UpsertCounts, Vec<i64>), AppError> {
     let customers = existing(tx, "customers", org_id, source).await?;
     let known: HashMap<String, Known> = sqlx::query_as::<_, Known>(
-        "SELECT external_id, content_hash, customer_id, currency, status, due_date \
+        "SELECT id, external_id, content_hash, customer_id, currency, status, due_date \
          FROM invoices WHERE org_id = $1 AND source = $2",
     )
     .bind(org_id)
@@ -371,6 +382,7 @@ pub async fn upsert_invoices(
     // and the rollup rows the old and new versions fall in.
     let mut affected = BTreeSet::new();
     let mut rollup_keys = BTreeSet::new();
+    let mut settled = Vec::new();
     for record in records {
         let Some((customer_id, _)) = customers.get(&record.customer_external_id) else {
             return Err(AppError::invalid(
@@ -389,6 +401,10 @@ pub async fn upsert_invoices(
             }
             Some(old) => {
                 counts.updated += 1;
+                let was_open = InvoiceStatus::parse(&old.status).is_ok_and(InvoiceStatus::is_open);
+                if was_open && matches!(record.status, InvoiceStatus::Paid | InvoiceStatus::Void) {
+                    settled.push(old.id);
+                }
                 affected.insert(old.customer_id);
                 rollup_keys.insert(RollupKey::new(&old.currency, &old.status, &old.due_date));
             }
@@ -443,7 +459,7 @@ pub async fn upsert_invoices(
     refresh_customer_totals(tx, org_id, &affected).await?;
     let rollup_keys: Vec<RollupKey> = rollup_keys.into_iter().collect();
     refresh_rollups(tx, org_id, &rollup_keys).await?;
-    Ok(counts)
+    Ok((counts, settled))
 }
 
 /// After a large write, refreshes the query planner's statistics, so the next page loads pick
@@ -468,6 +484,7 @@ pub async fn refresh_statistics_after(db: &Db, summary: &ImportSummary) -> Resul
 /// An invoice as stored, for deciding what an upsert changes.
 #[derive(sqlx::FromRow)]
 struct Known {
+    id: i64,
     external_id: String,
     content_hash: String,
     customer_id: i64,

@@ -1,4 +1,4 @@
-//! The integrations page: CSV import today (Zoho Books arrives with its own integration).
+//! The integrations page: CSV import and the Zoho Books connection.
 
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
@@ -120,10 +120,7 @@ pub fn IntegrationsPage() -> impl IntoView {
                     view! { <p class="muted">"Viewers cannot import. Ask an owner, admin or member."</p> }.into_any()
                 }}
             </section>
-            <section class="card" aria-labelledby="zoho-heading">
-                <h2 id="zoho-heading">"Zoho Books"</h2>
-                <p class="muted">"Connect Zoho Books to keep customers and invoices in sync automatically and write call outcomes back. Coming next."</p>
-            </section>
+            <crate::integrations::page::ZohoCard />
         </div>
     }
 }
