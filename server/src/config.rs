@@ -247,8 +247,12 @@ impl Config {
                 message: "required when Zoho Books is enabled (it encrypts the tokens); generate one with `openssl rand -base64 32`".into(),
             });
         }
-        let sync_interval_hours =
-            parse(&var, "DUECALL_SYNC_INTERVAL_HOURS", "a whole number of hours")?.unwrap_or(4);
+        let sync_interval_hours = parse(
+            &var,
+            "DUECALL_SYNC_INTERVAL_HOURS",
+            "a whole number of hours",
+        )?
+        .unwrap_or(4);
         if !(1..=168).contains(&sync_interval_hours) {
             return Err(ConfigError {
                 var: "DUECALL_SYNC_INTERVAL_HOURS",
@@ -421,11 +425,22 @@ mod tests {
         assert_eq!(err.var, "DUECALL_ENCRYPTION_KEY");
         let err = config(&[("DUECALL_ZOHO_CLIENT_ID", "1000.X")]).unwrap_err();
         assert_eq!(err.var, "DUECALL_ZOHO_CLIENT_SECRET");
-        let err = config(&[("DUECALL_ZOHO_CLIENT_ID", "1000.X"), ("DUECALL_ZOHO_CLIENT_SECRET", "s")]).unwrap_err();
+        let err = config(&[
+            ("DUECALL_ZOHO_CLIENT_ID", "1000.X"),
+            ("DUECALL_ZOHO_CLIENT_SECRET", "s"),
+        ])
+        .unwrap_err();
         assert_eq!(err.var, "DUECALL_ENCRYPTION_KEY");
-        let err = config(&[("DUECALL_ZOHO_LOCAL", "true"), ("DUECALL_ENCRYPTION_KEY", "short")]).unwrap_err();
+        let err = config(&[
+            ("DUECALL_ZOHO_LOCAL", "true"),
+            ("DUECALL_ENCRYPTION_KEY", "short"),
+        ])
+        .unwrap_err();
         assert_eq!(err.var, "DUECALL_ENCRYPTION_KEY");
-        assert!(!err.message.contains("short"), "the key never appears in messages");
+        assert!(
+            !err.message.contains("short"),
+            "the key never appears in messages"
+        );
     }
 
     #[test]
@@ -433,9 +448,13 @@ mod tests {
         let off = config(&[]).unwrap();
         assert!(matches!(off.zoho, ZohoMode::Off));
         assert_eq!(off.sync_interval_hours, 4);
-        let local = config(&[("DUECALL_ZOHO_LOCAL", "1"), ("DUECALL_ENCRYPTION_KEY", KEY)]).unwrap();
+        let local =
+            config(&[("DUECALL_ZOHO_LOCAL", "1"), ("DUECALL_ENCRYPTION_KEY", KEY)]).unwrap();
         assert!(matches!(local.zoho, ZohoMode::Local));
-        assert_eq!(local.zoho_redirect_url, "http://127.0.0.1:3000/integrations/zoho/callback");
+        assert_eq!(
+            local.zoho_redirect_url,
+            "http://127.0.0.1:3000/integrations/zoho/callback"
+        );
         let real = config(&[
             ("DUECALL_ZOHO_CLIENT_ID", "1000.X"),
             ("DUECALL_ZOHO_CLIENT_SECRET", "s"),
@@ -444,14 +463,22 @@ mod tests {
         ])
         .unwrap();
         match real.zoho {
-            ZohoMode::Zoho { client_id, accounts_url, .. } => {
+            ZohoMode::Zoho {
+                client_id,
+                accounts_url,
+                ..
+            } => {
                 assert_eq!(client_id, "1000.X");
                 assert_eq!(accounts_url, "https://accounts.zoho.com");
             }
             other => panic!("expected the real Zoho, got {other:?}"),
         }
-        assert_eq!(real.zoho_redirect_url, "https://duecall.example.com/integrations/zoho/callback");
-        let both = config(&[("DUECALL_ZOHO_LOCAL", "1"), ("DUECALL_ZOHO_CLIENT_ID", "x")]).unwrap_err();
+        assert_eq!(
+            real.zoho_redirect_url,
+            "https://duecall.example.com/integrations/zoho/callback"
+        );
+        let both =
+            config(&[("DUECALL_ZOHO_LOCAL", "1"), ("DUECALL_ZOHO_CLIENT_ID", "x")]).unwrap_err();
         assert_eq!(both.var, "DUECALL_ZOHO_LOCAL");
         let interval = config(&[("DUECALL_SYNC_INTERVAL_HOURS", "0")]).unwrap_err();
         assert_eq!(interval.var, "DUECALL_SYNC_INTERVAL_HOURS");

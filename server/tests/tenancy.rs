@@ -199,6 +199,29 @@ both_backends! {
         assert_eq!(res.json()["customers"], 0);
         assert_eq!(res.json()["currencies"], serde_json::json!([]));
         assert_eq!(res.json()["top_overdue"], serde_json::json!([]));
+        // B's Zoho Books connection (and a sync run) stays B's.
+        sqlx::query(
+            "INSERT INTO integration_connections (org_id, provider, status, location, accounts_server, api_domain, \
+               external_org_id, external_org_name, available_orgs, refresh_token, push_secret, created_at, updated_at) \
+             VALUES ($1, 'zoho_books', 'connected', 'eu', 'https://accounts.zoho.eu', 'https://www.zohoapis.eu', \
+               '9001', 'Zqbsecret Books', '[{\"id\":\"9001\",\"name\":\"Zqbsecret Books\",\"currency\":\"GBP\",\"is_default\":true}]', \
+               'v1.k1.zqbsecret', 'v1.k1.zqbsecret', 0, 0)",
+        )
+        .bind(b)
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO sync_runs (org_id, provider, started_by, status, error, started_at, heartbeat_at) \
+             VALUES ($1, 'zoho_books', 'manual', 'failed', 'Zqbsecret failure', 0, 0)",
+        )
+        .bind(b)
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+        let res = sweep.call(&mut a, "/api/integrations/zoho", &[]).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        assert_eq!(res.json()["connection"], serde_json::Value::Null);
         // Importing B's external ids into A creates A's own records.
         let res = sweep
             .upload(&mut a, "/api/receivables/import", &[(

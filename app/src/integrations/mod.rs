@@ -289,9 +289,8 @@ pub mod service {
                         .then(|| when(row.paused_until, &timezone)),
                     next_sync_at: (row.next_sync_at > 0).then_some(row.next_sync_at),
                     runs,
-                    push_url: admin.then(|| {
-                        format!("{}/webhooks/zoho/{}", info.public_url, row.org_id)
-                    }),
+                    push_url: admin
+                        .then(|| format!("{}/webhooks/zoho/{}", info.public_url, row.org_id)),
                     push_secret,
                 })
             }

@@ -11,17 +11,47 @@ use super::{ConnectionView, Health, RunView, ZohoView, zoho_status};
 /// The message for a `?zoho=` outcome of a form post.
 fn notice(code: &str) -> Option<(&'static str, &'static str)> {
     Some(match code {
-        "choose" => ("success", "Zoho Books is connected. Choose the organization to sync."),
-        "syncing" => ("success", "Syncing started. Customers and invoices appear as pages arrive."),
+        "choose" => (
+            "success",
+            "Zoho Books is connected. Choose the organization to sync.",
+        ),
+        "syncing" => (
+            "success",
+            "Syncing started. Customers and invoices appear as pages arrive.",
+        ),
         "reconnected" => ("success", "Zoho Books is reconnected; syncing resumes."),
-        "disconnected" => ("success", "Zoho Books is disconnected and its access revoked. Synced customers and invoices stay."),
-        "disconnected_unrevoked" => ("error", "Disconnected here, but Zoho could not be reached to revoke the access. Remove Duecall under Connected Apps in your Zoho account."),
-        "denied" => ("error", "Zoho Books was not connected: consent was declined."),
-        "expired" => ("error", "That connection attempt expired or came from another session. Please start again."),
-        "unknown_dc" => ("error", "Zoho sent you back from an unknown data centre; nothing was connected."),
-        "exchange_failed" => ("error", "Zoho did not accept the authorization. Please try connecting again."),
-        "organizations_failed" => ("error", "Connected, but Zoho did not list your organizations. Please try again."),
-        "unknown_organization" => ("error", "That organization is not one this Zoho account can see."),
+        "disconnected" => (
+            "success",
+            "Zoho Books is disconnected and its access revoked. Synced customers and invoices stay.",
+        ),
+        "disconnected_unrevoked" => (
+            "error",
+            "Disconnected here, but Zoho could not be reached to revoke the access. Remove Duecall under Connected Apps in your Zoho account.",
+        ),
+        "denied" => (
+            "error",
+            "Zoho Books was not connected: consent was declined.",
+        ),
+        "expired" => (
+            "error",
+            "That connection attempt expired or came from another session. Please start again.",
+        ),
+        "unknown_dc" => (
+            "error",
+            "Zoho sent you back from an unknown data centre; nothing was connected.",
+        ),
+        "exchange_failed" => (
+            "error",
+            "Zoho did not accept the authorization. Please try connecting again.",
+        ),
+        "organizations_failed" => (
+            "error",
+            "Connected, but Zoho did not list your organizations. Please try again.",
+        ),
+        "unknown_organization" => (
+            "error",
+            "That organization is not one this Zoho account can see.",
+        ),
         "not_connected" => ("error", "Zoho Books is not connected."),
         "forbidden" => ("error", "Only owners and admins can change integrations."),
         "not_configured" => ("error", "Zoho Books is not enabled on this Duecall server."),

@@ -352,7 +352,9 @@ pub async fn upsert_invoices(
     source: &str,
     records: &[InvoiceRecord],
 ) -> Result<UpsertCounts, AppError> {
-    Ok(upsert_invoices_tracked(tx, org_id, source, records).await?.0)
+    Ok(upsert_invoices_tracked(tx, org_id, source, records)
+        .await?
+        .0)
 }
 
 /// [`upsert_invoices`], also returning the ids of stored invoices that this write settled

@@ -72,7 +72,10 @@ pub async fn tick(zoho: &Zoho, running: &Arc<Mutex<HashSet<i64>>>, slots: &Arc<S
                     if let Err(err) = sync::run(&zoho, org_id, by).await {
                         tracing::error!(org_id, error = %err, "Zoho sync could not run");
                     }
-                    running.lock().unwrap_or_else(|e| e.into_inner()).remove(&org_id);
+                    running
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(&org_id);
                     drop(slot);
                 });
             }

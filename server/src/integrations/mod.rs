@@ -152,7 +152,11 @@ impl Zoho {
     }
 
     fn settled(&self, org_id: i64, invoice_ids: Vec<i64>) {
-        tracing::info!(org_id, count = invoice_ids.len(), "invoices settled in Zoho Books");
+        tracing::info!(
+            org_id,
+            count = invoice_ids.len(),
+            "invoices settled in Zoho Books"
+        );
         // Nobody listening is fine: the reminder engine also re-reads statuses before calling.
         let _ = self.events.send(SyncEvent::InvoicesSettled {
             org_id,

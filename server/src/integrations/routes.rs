@@ -189,9 +189,15 @@ async fn callback(
             is_default: o.is_default_org,
         })
         .collect();
-    if let Err(err) =
-        store::save_authorization(&state.db, &zoho.keyring, member.org_id, member.user_id, &dc, &tokens)
-            .await
+    if let Err(err) = store::save_authorization(
+        &state.db,
+        &zoho.keyring,
+        member.org_id,
+        member.user_id,
+        &dc,
+        &tokens,
+    )
+    .await
     {
         return err.into_response();
     }
@@ -207,7 +213,13 @@ async fn callback(
     if let Err(err) = saved {
         return AppError::from(err).into_response();
     }
-    let _ = audit(&state, member, "integration.connected", &format!("Zoho Books ({})", dc.location)).await;
+    let _ = audit(
+        &state,
+        member,
+        "integration.connected",
+        &format!("Zoho Books ({})", dc.location),
+    )
+    .await;
     // A reconnect to the organization already chosen resumes syncing at once.
     if let Ok(Some(connection)) = store::connection(&state.db, member.org_id).await
         && connection.status == "connected"
@@ -218,7 +230,12 @@ async fn callback(
     back("zoho=choose")
 }
 
-async fn audit(state: &AppState, member: Member, action: &str, detail: &str) -> Result<(), AppError> {
+async fn audit(
+    state: &AppState,
+    member: Member,
+    action: &str,
+    detail: &str,
+) -> Result<(), AppError> {
     let mut tx = state.db.begin().await?;
     service::audit(&mut tx, member.org_id, Some(member.user_id), action, detail).await?;
     tx.commit().await?;
@@ -312,10 +329,11 @@ async fn disconnect(
     };
     // Revoke at Zoho first; the local copy goes either way (a token Zoho cannot be reached to
     // revoke is still useless without the copy here).
-    let revoked = match zoho
-        .keyring
-        .open(connection.org_id, store::REFRESH_TOKEN, &connection.refresh_token)
-    {
+    let revoked = match zoho.keyring.open(
+        connection.org_id,
+        store::REFRESH_TOKEN,
+        &connection.refresh_token,
+    ) {
         Ok(opened) => zoho
             .accounts
             .revoke(&connection.accounts_server, &opened.secret)
@@ -346,7 +364,13 @@ async fn push(
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    let refused = || (StatusCode::UNAUTHORIZED, Json(serde_json::json!({"error": "unauthorized"}))).into_response();
+    let refused = || {
+        (
+            StatusCode::UNAUTHORIZED,
+            Json(serde_json::json!({"error": "unauthorized"})),
+        )
+            .into_response()
+    };
     let Some(zoho) = zoho else {
         return refused();
     };
@@ -361,11 +385,16 @@ async fn push(
         Ok(None) => return refused(),
         Err(err) => return err.into_response(),
     };
-    let expected: SecretString = match zoho.keyring.open(org_id, PUSH_SECRET, &connection.push_secret) {
-        Ok(opened) => opened.secret,
-        Err(_) => return refused(),
-    };
-    if given.is_empty() || !bool::from(given.as_bytes().ct_eq(expected.expose_secret().as_bytes())) {
+    let expected: SecretString =
+        match zoho
+            .keyring
+            .open(org_id, PUSH_SECRET, &connection.push_secret)
+        {
+            Ok(opened) => opened.secret,
+            Err(_) => return refused(),
+        };
+    if given.is_empty() || !bool::from(given.as_bytes().ct_eq(expected.expose_secret().as_bytes()))
+    {
         return refused();
     }
     match store::request_sync(&state.db, org_id, "push").await {
@@ -373,7 +402,13 @@ async fn push(
             if queued {
                 zoho.wake.notify_one();
             }
-            (StatusCode::ACCEPTED, Json(serde_json::json!({"status": if queued { "queued" } else { "not_connected" }}))).into_response()
+            (
+                StatusCode::ACCEPTED,
+                Json(
+                    serde_json::json!({"status": if queued { "queued" } else { "not_connected" }}),
+                ),
+            )
+                .into_response()
         }
         Err(err) => err.into_response(),
     }

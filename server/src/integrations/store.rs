@@ -197,7 +197,11 @@ pub async fn delete(db: &Db, org_id: i64) -> Result<(), AppError> {
 }
 
 /// Zoho refuses the connection: the user has to authorize again. Tokens are dropped.
-pub async fn mark_needs_reconnect(db: &Db, connection_id: i64, reason: &str) -> Result<(), AppError> {
+pub async fn mark_needs_reconnect(
+    db: &Db,
+    connection_id: i64,
+    reason: &str,
+) -> Result<(), AppError> {
     sqlx::query(
         "UPDATE integration_connections SET status = 'needs_reconnect', access_token = '', \
            access_expires_at = 0, refresh_lease_until = 0, last_error = $2, updated_at = $3 \

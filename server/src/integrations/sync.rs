@@ -74,7 +74,10 @@ pub enum RunOutcome {
     Busy,
     /// The connection is not ready (no Books organization chosen, paused, or gone).
     NotReady,
-    Failed { run_id: i64, error: ZohoError },
+    Failed {
+        run_id: i64,
+        error: ZohoError,
+    },
 }
 
 /// Why a run stopped early.
@@ -330,7 +333,8 @@ impl Run<'_> {
             }
             let mut tx = self.db.begin().await?;
             if !records.is_empty() {
-                let counts = upsert::upsert_customers(&mut tx, self.org_id(), SOURCE, &records).await?;
+                let counts =
+                    upsert::upsert_customers(&mut tx, self.org_id(), SOURCE, &records).await?;
                 Self::add(&mut self.report.customers, counts);
             }
             self.details_fetched(&mut tx, &done).await?;
@@ -582,12 +586,18 @@ pub async fn run(zoho: &Zoho, org_id: i64, started_by: StartedBy) -> Result<RunO
     .bind(now)
     .fetch_one(db.pool())
     .await?;
-    tracing::info!(org_id, run_id, started_by = started_by.as_str(), "Zoho sync started");
+    tracing::info!(
+        org_id,
+        run_id,
+        started_by = started_by.as_str(),
+        "Zoho sync started"
+    );
 
-    let currency: String = sqlx::query_scalar("SELECT default_currency FROM organizations WHERE id = $1")
-        .bind(org_id)
-        .fetch_one(db.pool())
-        .await?;
+    let currency: String =
+        sqlx::query_scalar("SELECT default_currency FROM organizations WHERE id = $1")
+            .bind(org_id)
+            .fetch_one(db.pool())
+            .await?;
     let api = zoho.api(&connection);
     let mut run = Run {
         zoho,

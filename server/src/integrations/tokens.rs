@@ -164,7 +164,10 @@ impl ConnectionTokens {
     }
 
     async fn refresh_holding_lease(&self, row: &TokenRow) -> Result<SecretString, ZohoError> {
-        let opened = match self.keyring.open(row.org_id, REFRESH_TOKEN, &row.refresh_token) {
+        let opened = match self
+            .keyring
+            .open(row.org_id, REFRESH_TOKEN, &row.refresh_token)
+        {
             Ok(opened) => opened,
             Err(err) => {
                 let reason = format!("the stored refresh token cannot be read: {err}");
@@ -177,7 +180,11 @@ impl ConnectionTokens {
         };
         self.refreshes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        match self.accounts.refresh(&row.accounts_server, &opened.secret).await {
+        match self
+            .accounts
+            .refresh(&row.accounts_server, &opened.secret)
+            .await
+        {
             Ok(tokens) => {
                 let now = now_millis();
                 let expires = now + tokens.expires_in.as_millis() as i64;
@@ -190,7 +197,10 @@ impl ConnectionTokens {
                      WHERE id = $1",
                 )
                 .bind(self.connection_id)
-                .bind(self.keyring.seal(row.org_id, ACCESS_TOKEN, &tokens.access_token))
+                .bind(
+                    self.keyring
+                        .seal(row.org_id, ACCESS_TOKEN, &tokens.access_token),
+                )
                 .bind(expires)
                 .bind(i64::from(opened.stale))
                 .bind(refresh)
@@ -199,7 +209,10 @@ impl ConnectionTokens {
                 .await
                 .map_err(|e| ZohoError::Unavailable(format!("database: {e}")))?;
                 self.remember(&tokens.access_token, expires);
-                tracing::info!(connection_id = self.connection_id, "Zoho access token refreshed");
+                tracing::info!(
+                    connection_id = self.connection_id,
+                    "Zoho access token refreshed"
+                );
                 Ok(tokens.access_token)
             }
             Err(err @ (OAuthError::Revoked(_) | OAuthError::Client(_))) => {
@@ -210,11 +223,13 @@ impl ConnectionTokens {
                 Err(ZohoError::Unauthorized)
             }
             Err(OAuthError::Unavailable(reason)) => {
-                sqlx::query("UPDATE integration_connections SET refresh_lease_until = 0 WHERE id = $1")
-                    .bind(self.connection_id)
-                    .execute(self.db.pool())
-                    .await
-                    .map_err(|e| ZohoError::Unavailable(format!("database: {e}")))?;
+                sqlx::query(
+                    "UPDATE integration_connections SET refresh_lease_until = 0 WHERE id = $1",
+                )
+                .bind(self.connection_id)
+                .execute(self.db.pool())
+                .await
+                .map_err(|e| ZohoError::Unavailable(format!("database: {e}")))?;
                 Err(ZohoError::Unavailable(format!("token refresh: {reason}")))
             }
         }

@@ -35,13 +35,12 @@ pub async fn enqueue(
         return Err(AppError::invalid("description", "the comment is empty"));
     }
     let description: String = description.chars().take(MAX_DESCRIPTION).collect();
-    let external: Option<(String, String)> = sqlx::query_as(
-        "SELECT source, external_id FROM invoices WHERE org_id = $1 AND id = $2",
-    )
-    .bind(org_id)
-    .bind(invoice_id)
-    .fetch_optional(&mut **tx)
-    .await?;
+    let external: Option<(String, String)> =
+        sqlx::query_as("SELECT source, external_id FROM invoices WHERE org_id = $1 AND id = $2")
+            .bind(org_id)
+            .bind(invoice_id)
+            .fetch_optional(&mut **tx)
+            .await?;
     let Some((source, external_id)) = external else {
         return Err(AppError::NotFound);
     };
@@ -82,7 +81,14 @@ pub async fn enqueue_now(
     payment_expected_date: Option<NaiveDate>,
 ) -> Result<i64, AppError> {
     let mut tx = db.begin().await?;
-    let id = enqueue(&mut tx, org_id, invoice_id, description, payment_expected_date).await?;
+    let id = enqueue(
+        &mut tx,
+        org_id,
+        invoice_id,
+        description,
+        payment_expected_date,
+    )
+    .await?;
     tx.commit().await?;
     Ok(id)
 }
@@ -104,7 +110,14 @@ fn retry_delay(attempts: i64) -> Duration {
     Duration::from_secs((30_u64 << exponent).min(4 * 3600))
 }
 
-async fn finish(db: &Db, id: i64, status: &str, attempts: i64, next: i64, error: &str) -> Result<(), AppError> {
+async fn finish(
+    db: &Db,
+    id: i64,
+    status: &str,
+    attempts: i64,
+    next: i64,
+    error: &str,
+) -> Result<(), AppError> {
     let finished = (status != "pending").then(now_millis);
     sqlx::query(
         "UPDATE writeback_jobs SET status = $2, attempts = $3, next_attempt_at = $4, last_error = $5, \
@@ -157,15 +170,32 @@ pub async fn deliver_due(zoho: &Zoho) -> Result<usize, AppError> {
         let Some(connection) = connection else {
             // Not connected right now (e.g. waiting for a reconnect): try again later.
             let next = now + retry_delay(job.attempts).as_millis() as i64;
-            finish(db, job.id, "pending", job.attempts, next, "Zoho Books is not connected").await?;
+            finish(
+                db,
+                job.id,
+                "pending",
+                job.attempts,
+                next,
+                "Zoho Books is not connected",
+            )
+            .await?;
             continue;
         };
         if connection.paused_until > now {
-            finish(db, job.id, "pending", job.attempts, connection.paused_until, "Zoho's daily limit is reached").await?;
+            finish(
+                db,
+                job.id,
+                "pending",
+                job.attempts,
+                connection.paused_until,
+                "Zoho's daily limit is reached",
+            )
+            .await?;
             continue;
         }
         let api = zoho.api(&connection);
-        let date = (!job.payment_expected_date.is_empty()).then_some(job.payment_expected_date.as_str());
+        let date =
+            (!job.payment_expected_date.is_empty()).then_some(job.payment_expected_date.as_str());
         match api
             .add_invoice_comment(&job.external_invoice_id, &job.description, date)
             .await
@@ -181,10 +211,22 @@ pub async fn deliver_due(zoho: &Zoho) -> Result<usize, AppError> {
             }
             Err(ZohoError::DailyLimit { reset }) => {
                 let next = now + reset.unwrap_or(Duration::from_secs(3600)).as_millis() as i64;
-                finish(db, job.id, "pending", job.attempts, next, "Zoho's daily limit is reached").await?;
+                finish(
+                    db,
+                    job.id,
+                    "pending",
+                    job.attempts,
+                    next,
+                    "Zoho's daily limit is reached",
+                )
+                .await?;
             }
             Err(err) => {
-                let status = if attempts >= MAX_ATTEMPTS { "failed" } else { "pending" };
+                let status = if attempts >= MAX_ATTEMPTS {
+                    "failed"
+                } else {
+                    "pending"
+                };
                 let next = now + retry_delay(attempts).as_millis() as i64;
                 tracing::info!(job = job.id, attempts, error = %err, "write-back will be retried");
                 finish(db, job.id, status, attempts, next, &err.to_string()).await?;

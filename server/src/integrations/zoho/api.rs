@@ -43,7 +43,11 @@ pub enum ZohoError {
     NotFound,
     /// Any other refusal, with Zoho's code and message.
     #[error("Zoho answered code {code}: {message}")]
-    Api { status: u16, code: i64, message: String },
+    Api {
+        status: u16,
+        code: i64,
+        message: String,
+    },
     /// An answer that is not what the API documents.
     #[error("unexpected answer from Zoho: {0}")]
     Decode(String),
@@ -139,7 +143,10 @@ fn reset_header(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 /// Classifies a Books answer by HTTP status and envelope code.
 fn classify(status: StatusCode, reset: Option<Duration>, body: &[u8]) -> Attempt {
     let json: Option<Value> = serde_json::from_slice(body).ok();
-    let code = json.as_ref().and_then(|v| v.get("code")).and_then(Value::as_i64);
+    let code = json
+        .as_ref()
+        .and_then(|v| v.get("code"))
+        .and_then(Value::as_i64);
     let message = json
         .as_ref()
         .and_then(|v| v.get("message"))
@@ -275,7 +282,11 @@ impl<T: AccessTokens> BooksApi<T> {
                     let window = reset.unwrap_or(Duration::from_secs(60));
                     let wait = window.min(self.policy.max_rate_wait)
                         + jitter(self.policy.max_rate_wait.min(Duration::from_secs(1)) / 2);
-                    tracing::info!(path, wait_ms = wait.as_millis() as u64, "Zoho rate limit; waiting");
+                    tracing::info!(
+                        path,
+                        wait_ms = wait.as_millis() as u64,
+                        "Zoho rate limit; waiting"
+                    );
                     tokio::time::sleep(wait).await;
                 }
                 Attempt::Transient(reason) => match backoff.next() {
@@ -300,7 +311,10 @@ impl<T: AccessTokens> BooksApi<T> {
     }
 
     /// One page of customers (contacts of type customer), newest modification first.
-    pub async fn contacts_page(&self, page: u32) -> Result<(Vec<ContactRow>, PageContext), ZohoError> {
+    pub async fn contacts_page(
+        &self,
+        page: u32,
+    ) -> Result<(Vec<ContactRow>, PageContext), ZohoError> {
         #[derive(serde::Deserialize)]
         struct Answer {
             #[serde(default)]
@@ -398,7 +412,10 @@ pub async fn organizations(
         #[serde(default)]
         organizations: Vec<Organization>,
     }
-    let url = format!("{}/books/v3/organizations", api_domain.trim_end_matches('/'));
+    let url = format!(
+        "{}/books/v3/organizations",
+        api_domain.trim_end_matches('/')
+    );
     let response = http
         .get(url)
         .timeout(timeout)

@@ -23,14 +23,30 @@ impl DataCentre {
 /// Zoho's data centres (the only accounts servers a callback may name).
 pub fn zoho_data_centres() -> Vec<DataCentre> {
     vec![
-        DataCentre::new("us", "https://accounts.zoho.com", "https://www.zohoapis.com"),
+        DataCentre::new(
+            "us",
+            "https://accounts.zoho.com",
+            "https://www.zohoapis.com",
+        ),
         DataCentre::new("eu", "https://accounts.zoho.eu", "https://www.zohoapis.eu"),
         DataCentre::new("in", "https://accounts.zoho.in", "https://www.zohoapis.in"),
-        DataCentre::new("au", "https://accounts.zoho.com.au", "https://www.zohoapis.com.au"),
+        DataCentre::new(
+            "au",
+            "https://accounts.zoho.com.au",
+            "https://www.zohoapis.com.au",
+        ),
         DataCentre::new("jp", "https://accounts.zoho.jp", "https://www.zohoapis.jp"),
-        DataCentre::new("ca", "https://accounts.zohocloud.ca", "https://www.zohoapis.ca"),
+        DataCentre::new(
+            "ca",
+            "https://accounts.zohocloud.ca",
+            "https://www.zohoapis.ca",
+        ),
         DataCentre::new("sa", "https://accounts.zoho.sa", "https://www.zohoapis.sa"),
-        DataCentre::new("cn", "https://accounts.zoho.com.cn", "https://www.zohoapis.com.cn"),
+        DataCentre::new(
+            "cn",
+            "https://accounts.zoho.com.cn",
+            "https://www.zohoapis.com.cn",
+        ),
     ]
 }
 

@@ -16,10 +16,10 @@ use oauth2::basic::{
     BasicTokenIntrospectionResponse, BasicTokenType,
 };
 use oauth2::{
-    AsyncHttpClient, AuthType, AuthUrl, AuthorizationCode, Client, ClientId, ClientSecret, CsrfToken,
-    EndpointNotSet, EndpointSet, ExtraTokenFields, HttpRequest, HttpResponse, RedirectUrl,
-    RefreshToken, RequestTokenError, Scope, StandardRevocableToken, StandardTokenResponse,
-    TokenResponse, TokenUrl,
+    AsyncHttpClient, AuthType, AuthUrl, AuthorizationCode, Client, ClientId, ClientSecret,
+    CsrfToken, EndpointNotSet, EndpointSet, ExtraTokenFields, HttpRequest, HttpResponse,
+    RedirectUrl, RefreshToken, RequestTokenError, Scope, StandardRevocableToken,
+    StandardTokenResponse, TokenResponse, TokenUrl,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -66,7 +66,9 @@ pub enum OAuthError {
     #[error("Zoho no longer accepts this authorization ({0}); connect Zoho Books again")]
     Revoked(String),
     /// Zoho refused the client id or secret (or the data centre): a configuration problem.
-    #[error("Zoho refused Duecall's client credentials ({0}); check DUECALL_ZOHO_CLIENT_ID and DUECALL_ZOHO_CLIENT_SECRET")]
+    #[error(
+        "Zoho refused Duecall's client credentials ({0}); check DUECALL_ZOHO_CLIENT_ID and DUECALL_ZOHO_CLIENT_SECRET"
+    )]
     Client(String),
     /// Throttling, timeouts or a broken answer: worth trying again later.
     #[error("Zoho Accounts is unavailable: {0}")]
@@ -144,9 +146,7 @@ async fn send(http: reqwest::Client, request: HttpRequest) -> Result<HttpRespons
         .map_err(|e| TransportError(e.to_string()))
 }
 
-fn error_of(
-    err: RequestTokenError<TransportError, BasicErrorResponse>,
-) -> OAuthError {
+fn error_of(err: RequestTokenError<TransportError, BasicErrorResponse>) -> OAuthError {
     match err {
         RequestTokenError::ServerResponse(response) => {
             let code = match response.error() {
@@ -157,7 +157,9 @@ fn error_of(
                 "invalid_code" | "invalid_grant" | "invalid_token" | "access_denied" => {
                     OAuthError::Revoked(code)
                 }
-                "invalid_client" | "invalid_client_secret" | "unauthorized_client"
+                "invalid_client"
+                | "invalid_client_secret"
+                | "unauthorized_client"
                 | "invalid_redirect_uri" => OAuthError::Client(code),
                 _ => OAuthError::Unavailable(match response.error_description() {
                     Some(description) => format!("{code}: {description}"),
@@ -166,7 +168,9 @@ fn error_of(
             }
         }
         RequestTokenError::Request(err) => OAuthError::Unavailable(err.to_string()),
-        RequestTokenError::Parse(err, _) => OAuthError::Unavailable(format!("unreadable answer: {err}")),
+        RequestTokenError::Parse(err, _) => {
+            OAuthError::Unavailable(format!("unreadable answer: {err}"))
+        }
         RequestTokenError::Other(other) => OAuthError::Unavailable(other),
     }
 }

@@ -232,16 +232,24 @@ fn currency_or(code: &str, fallback: &Currency) -> Currency {
 }
 
 fn person_name(first: &str, last: &str) -> String {
-    format!("{} {}", first.trim(), last.trim()).trim().to_owned()
+    format!("{} {}", first.trim(), last.trim())
+        .trim()
+        .to_owned()
 }
 
 impl ContactRow {
     /// The customer as far as the list row tells: one contact person (the primary) and no
     /// address. Used for customers Duecall has not seen before, until their details arrive.
     pub fn to_record(&self, org_currency: &Currency) -> CustomerRecord {
-        let contacts = if [&self.first_name, &self.last_name, &self.email, &self.phone, &self.mobile]
-            .iter()
-            .all(|v| v.trim().is_empty())
+        let contacts = if [
+            &self.first_name,
+            &self.last_name,
+            &self.email,
+            &self.phone,
+            &self.mobile,
+        ]
+        .iter()
+        .all(|v| v.trim().is_empty())
         {
             Vec::new()
         } else {
@@ -334,8 +342,8 @@ impl InvoiceRow {
             message: message.to_owned(),
         };
         let currency = currency_or(&self.currency_code, org_currency);
-        let total_minor =
-            minor_units(self.total.as_ref(), &currency).ok_or_else(|| fail("total is not an amount"))?;
+        let total_minor = minor_units(self.total.as_ref(), &currency)
+            .ok_or_else(|| fail("total is not an amount"))?;
         let balance_minor = minor_units(self.balance.as_ref(), &currency)
             .ok_or_else(|| fail("balance is not an amount"))?;
         if !is_date(&self.date) {
@@ -378,7 +386,10 @@ mod tests {
     #[test]
     fn times_round_trip_in_zohos_format() {
         let t = parse_time("2013-11-18T02:02:51-0800").unwrap();
-        assert_eq!(format_time(t.with_timezone(&Utc)), "2013-11-18T10:02:51+0000");
+        assert_eq!(
+            format_time(t.with_timezone(&Utc)),
+            "2013-11-18T10:02:51+0000"
+        );
         assert!(parse_time("2013-11-18T02:02:51-08:00").is_some());
         assert!(parse_time("18/11/2013").is_none());
     }
