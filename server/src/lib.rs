@@ -260,6 +260,12 @@ pub fn app_with(state: AppState, config: &Config, integrations: &Integrations) -
     let security_options = SecurityOptions {
         hsts: config.https(),
         dev_mode: config.dev_mode,
+        form_targets: integrations
+            .zoho
+            .as_ref()
+            .map(|zoho| zoho.accounts.config().form_targets())
+            .unwrap_or_default()
+            .into(),
     };
     let options = state.leptos_options.clone();
     let max_body_bytes = config.max_body_bytes;
@@ -282,7 +288,7 @@ pub fn app_with(state: AppState, config: &Config, integrations: &Integrations) -
         }))
         .layer(axum::middleware::from_fn(security::same_origin_writes))
         .layer(axum::middleware::from_fn(move |req, next| {
-            security::security_headers(security_options, req, next)
+            security::security_headers(security_options.clone(), req, next)
         }))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(request_span))

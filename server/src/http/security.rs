@@ -13,21 +13,30 @@ use rand::RngCore;
 pub struct CspNonce(pub String);
 
 /// Options for [`security_headers`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SecurityOptions {
     /// Add `Strict-Transport-Security` (served over https).
     pub hsts: bool,
     /// Allow the live-reload websocket of `cargo leptos watch`.
     pub dev_mode: bool,
+    /// Origins besides our own that a form post may end up at through redirects (Zoho's
+    /// accounts servers: "Connect Zoho Books" posts here and is redirected there),
+    /// space-separated.
+    pub form_targets: std::sync::Arc<str>,
 }
 
-pub fn content_security_policy(nonce: &str, dev_mode: bool) -> String {
+pub fn content_security_policy(nonce: &str, dev_mode: bool, form_targets: &str) -> String {
     // 'wasm-unsafe-eval' lets the page compile its own WebAssembly; nothing else is evaluated.
     let connect = if dev_mode { "'self' ws:" } else { "'self'" };
     format!(
         "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
          style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src {connect}; \
-         object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+         object-src 'none'; base-uri 'none'; form-action 'self'{extra}; frame-ancestors 'none'",
+        extra = if form_targets.is_empty() {
+            String::new()
+        } else {
+            format!(" {form_targets}")
+        }
     )
 }
 
@@ -44,7 +53,11 @@ pub async fn security_headers(
 
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    if let Ok(csp) = HeaderValue::from_str(&content_security_policy(&nonce, options.dev_mode)) {
+    if let Ok(csp) = HeaderValue::from_str(&content_security_policy(
+        &nonce,
+        options.dev_mode,
+        &options.form_targets,
+    )) {
         headers.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
     headers.insert(
@@ -117,11 +130,11 @@ mod tests {
 
     #[test]
     fn csp_allows_only_own_scripts_and_the_nonce() {
-        let csp = content_security_policy("abc123", false);
+        let csp = content_security_policy("abc123", false, "");
         assert!(csp.contains("script-src 'self' 'nonce-abc123' 'wasm-unsafe-eval'"));
         assert!(csp.contains("frame-ancestors 'none'"));
         assert!(!csp.contains("unsafe-inline"));
         assert!(!csp.contains("ws:"));
-        assert!(content_security_policy("n", true).contains("connect-src 'self' ws:"));
+        assert!(content_security_policy("n", true, "").contains("connect-src 'self' ws:"));
     }
 }

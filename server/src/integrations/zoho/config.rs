@@ -75,3 +75,61 @@ pub struct ZohoConfig {
     pub accounts_start: String,
     pub data_centres: Vec<DataCentre>,
 }
+
+impl ZohoConfig {
+    /// The origins of the accounts servers, space-separated, for the CSP's `form-action`
+    /// (connecting is a form post redirected to Zoho, then on to the user's data centre).
+    pub fn form_targets(&self) -> String {
+        let mut origins: Vec<String> = std::iter::once(self.accounts_start.as_str())
+            .chain(
+                self.data_centres
+                    .iter()
+                    .map(|dc| dc.accounts_server.as_str()),
+            )
+            .filter_map(origin)
+            .collect();
+        origins.sort();
+        origins.dedup();
+        origins.join(" ")
+    }
+}
+
+/// `https://accounts.zoho.eu` of `https://accounts.zoho.eu/some/path`.
+fn origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split('/').next()?;
+    (!host.is_empty()).then(|| format!("{scheme}://{host}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_targets_are_the_accounts_origins() {
+        let config = ZohoConfig {
+            client_id: "x".into(),
+            client_secret: "y".to_owned().into(),
+            redirect_url: "http://localhost/cb".into(),
+            accounts_start: "https://accounts.zoho.com".into(),
+            data_centres: zoho_data_centres(),
+        };
+        let targets = config.form_targets();
+        assert!(targets.contains("https://accounts.zoho.eu"));
+        assert!(targets.contains("https://accounts.zohocloud.ca"));
+        assert_eq!(
+            targets
+                .split(' ')
+                .filter(|o| *o == "https://accounts.zoho.com")
+                .count(),
+            1,
+            "the start server once"
+        );
+        let local = ZohoConfig {
+            data_centres: local_data_centres("http://127.0.0.1:3000/fake-zoho"),
+            accounts_start: "http://127.0.0.1:3000/fake-zoho/accounts/us".into(),
+            ..config
+        };
+        assert_eq!(local.form_targets(), "http://127.0.0.1:3000");
+    }
+}
