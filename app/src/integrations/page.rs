@@ -259,8 +259,9 @@ fn Progress(run: RunView) -> impl IntoView {
         <div class="progress" role="status" data-test="zoho-progress">
             <span class="spinner" aria-hidden="true"></span>
             {format!(
-                "Syncing: {phase} — {} pages, {} customers and {} invoices new or updated so far",
+                "Syncing: {phase} — {} {}, {} customers and {} invoices new or updated so far",
                 run.pages,
+                if run.pages == 1 { "page" } else { "pages" },
                 run.customers_new + run.customers_updated,
                 run.invoices_new + run.invoices_updated
             )}
