@@ -101,25 +101,55 @@ fn values_clause(dialect: Dialect, rows: usize, columns: usize) -> String {
     sql
 }
 
-/// Existing (external id → (id, content hash)) of one source in one organization.
+/// Below this many records a write looks up only the rows it names; above, reading the whole
+/// source at once is cheaper. (A sync writes page by page: reading everything per page would
+/// make a large first sync quadratic.)
+const LOOKUP_ALL_FROM: usize = 2_000;
+
+/// `AND external_id IN (…)` for `ids` with placeholders numbered from `first`, or nothing when
+/// the whole source is read.
+fn id_filter(first: usize, count: usize) -> String {
+    let list = (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(" AND external_id IN ({list})")
+}
+
+/// Existing (external id → (id, content hash)) of one source in one organization: of `ids`
+/// only, or of the whole source for large writes.
 async fn existing(
     tx: &mut Tx<'_>,
     table: &'static str,
     org_id: i64,
     source: &str,
+    ids: &[&str],
 ) -> Result<HashMap<String, (i64, String)>, AppError> {
-    let sql = format!(
+    let base = format!(
         "SELECT external_id, id, content_hash FROM {table} WHERE org_id = $1 AND source = $2"
     );
-    let rows = sqlx::query_as::<_, (String, i64, String)>(&sql)
-        .bind(org_id)
-        .bind(source)
-        .fetch_all(&mut **tx)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(ext, id, hash)| (ext, (id, hash)))
-        .collect())
+    let mut found = HashMap::new();
+    if ids.len() >= LOOKUP_ALL_FROM {
+        let rows = sqlx::query_as::<_, (String, i64, String)>(&base)
+            .bind(org_id)
+            .bind(source)
+            .fetch_all(&mut **tx)
+            .await?;
+        found.extend(rows.into_iter().map(|(ext, id, hash)| (ext, (id, hash))));
+        return Ok(found);
+    }
+    for chunk in ids.chunks(500) {
+        let sql = format!("{base}{}", id_filter(3, chunk.len()));
+        let mut query = sqlx::query_as::<_, (String, i64, String)>(&sql)
+            .bind(org_id)
+            .bind(source);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        let rows = query.fetch_all(&mut **tx).await?;
+        found.extend(rows.into_iter().map(|(ext, id, hash)| (ext, (id, hash))));
+    }
+    Ok(found)
 }
 
 struct PreparedCustomer {
@@ -204,7 +234,8 @@ pub async fn upsert_customers(
     source: &str,
     records: &[CustomerRecord],
 ) -> Result<UpsertCounts, AppError> {
-    let known = existing(tx, "customers", org_id, source).await?;
+    let ids: Vec<&str> = records.iter().map(|r| r.external_id.as_str()).collect();
+    let known = existing(tx, "customers", org_id, source, &ids).await?;
     let mut counts = UpsertCounts::default();
     let mut changed = Vec::new();
     for record in records {
@@ -288,7 +319,11 @@ async fn replace_contacts(
     source: &str,
     customers: &[PreparedCustomer],
 ) -> Result<(), AppError> {
-    let ids = existing(tx, "customers", org_id, source).await?;
+    let names: Vec<&str> = customers
+        .iter()
+        .map(|c| c.record.external_id.as_str())
+        .collect();
+    let ids = existing(tx, "customers", org_id, source, &names).await?;
     let customer_ids: Vec<i64> = customers
         .iter()
         .filter_map(|c| ids.get(&c.record.external_id).map(|(id, _)| *id))
@@ -366,18 +401,14 @@ pub async fn upsert_invoices_tracked(
     source: &str,
     records: &[InvoiceRecord],
 ) -> Result<(UpsertCounts, Vec<i64>), AppError> {
-    let customers = existing(tx, "customers", org_id, source).await?;
-    let known: HashMap<String, Known> = sqlx::query_as::<_, Known>(
-        "SELECT id, external_id, content_hash, customer_id, currency, status, due_date \
-         FROM invoices WHERE org_id = $1 AND source = $2",
-    )
-    .bind(org_id)
-    .bind(source)
-    .fetch_all(&mut **tx)
-    .await?
-    .into_iter()
-    .map(|k| (k.external_id.clone(), k))
-    .collect();
+    let mut named: Vec<&str> = records
+        .iter()
+        .map(|r| r.customer_external_id.as_str())
+        .collect();
+    named.sort_unstable();
+    named.dedup();
+    let customers = existing(tx, "customers", org_id, source, &named).await?;
+    let known = known_invoices(tx, org_id, source, records).await?;
     let mut counts = UpsertCounts::default();
     let mut changed = Vec::new();
     // Customers whose totals may change: the new owners and, for reassigned invoices, the old;
@@ -481,6 +512,43 @@ pub async fn refresh_statistics_after(db: &Db, summary: &ImportSummary) -> Resul
         .await?;
     }
     Ok(())
+}
+
+/// The stored versions of the invoices `records` name (of the whole source for large writes).
+async fn known_invoices(
+    tx: &mut Tx<'_>,
+    org_id: i64,
+    source: &str,
+    records: &[InvoiceRecord],
+) -> Result<HashMap<String, Known>, AppError> {
+    let base = "SELECT id, external_id, content_hash, customer_id, currency, status, due_date \
+                FROM invoices WHERE org_id = $1 AND source = $2";
+    let mut known = HashMap::new();
+    let ids: Vec<&str> = records.iter().map(|r| r.external_id.as_str()).collect();
+    let chunks: Vec<&[&str]> = if ids.len() >= LOOKUP_ALL_FROM {
+        vec![&[]]
+    } else {
+        ids.chunks(500).collect()
+    };
+    for chunk in chunks {
+        let sql = if chunk.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}{}", id_filter(3, chunk.len()))
+        };
+        let mut query = sqlx::query_as::<_, Known>(&sql).bind(org_id).bind(source);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        known.extend(
+            query
+                .fetch_all(&mut **tx)
+                .await?
+                .into_iter()
+                .map(|k| (k.external_id.clone(), k)),
+        );
+    }
+    Ok(known)
 }
 
 /// An invoice as stored, for deciding what an upsert changes.
