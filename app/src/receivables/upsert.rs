@@ -649,32 +649,68 @@ pub async fn refresh_customer_totals(
         // Numbered placeholders on both backends: at a few hundred parameters SQLite's
         // named-parameter lookup costs nothing that matters.
         let ids = (0..chunk.len())
-            .map(|n| format!("${}", n + 3))
+            .map(|n| format!("${}", n + 2))
             .collect::<Vec<_>>()
             .join(", ");
-        // `t` holds each affected customer's figures (customers without open invoices get
-        // the defaults), computed once per customer through the (org, customer) index.
-        let sql = format!(
-            "UPDATE customers SET outstanding_minor = t.outstanding, open_invoices = t.open_count, \
-               oldest_open_due = t.oldest_due \
-             FROM (SELECT c.id AS customer_id, \
-                     COALESCE((SELECT CAST(SUM(i.balance_minor) AS BIGINT) FROM invoices i \
-                        WHERE i.org_id = c.org_id AND i.customer_id = c.id AND i.currency = c.currency \
-                          AND {OPEN_INVOICE}), 0) AS outstanding, \
-                     (SELECT COUNT(*) FROM invoices i \
-                        WHERE i.org_id = c.org_id AND i.customer_id = c.id AND {OPEN_INVOICE}) AS open_count, \
-                     COALESCE((SELECT MIN(i.due_date) FROM invoices i \
-                        WHERE i.org_id = c.org_id AND i.customer_id = c.id AND {OPEN_INVOICE}), $2) AS oldest_due \
-                   FROM customers c WHERE c.org_id = $1 AND c.id IN ({ids})) AS t \
-             WHERE customers.org_id = $1 AND customers.id = t.customer_id \
-               AND (customers.outstanding_minor <> t.outstanding OR customers.open_invoices <> t.open_count \
-                    OR customers.oldest_open_due <> t.oldest_due)"
+        // What is stored, and what the open invoices say (one grouped read through the
+        // (org, customer) index); then one small update per customer whose figures change.
+        let stored_sql = format!(
+            "SELECT id, currency, outstanding_minor, open_invoices, oldest_open_due FROM customers \
+             WHERE org_id = $1 AND id IN ({ids})"
         );
-        let mut query = sqlx::query(&sql).bind(org_id).bind(NO_OPEN_DUE);
+        let mut stored =
+            sqlx::query_as::<_, (i64, String, i64, i64, String)>(&stored_sql).bind(org_id);
+        let open_sql = format!(
+            "SELECT i.customer_id, i.currency, CAST(SUM(i.balance_minor) AS BIGINT), COUNT(*), MIN(i.due_date) \
+             FROM invoices i WHERE i.org_id = $1 AND i.customer_id IN ({ids}) AND {OPEN_INVOICE} \
+             GROUP BY i.customer_id, i.currency"
+        );
+        let mut open = sqlx::query_as::<_, (i64, String, i64, i64, String)>(&open_sql).bind(org_id);
         for id in chunk {
-            query = query.bind(*id);
+            stored = stored.bind(*id);
+            open = open.bind(*id);
         }
-        query.execute(&mut **tx).await?;
+        let stored = stored.fetch_all(&mut **tx).await?;
+        let open = open.fetch_all(&mut **tx).await?;
+        let mut figures: HashMap<i64, Vec<(String, i64, i64, String)>> = HashMap::new();
+        for (customer_id, currency, balance, count, oldest) in open {
+            figures
+                .entry(customer_id)
+                .or_default()
+                .push((currency, balance, count, oldest));
+        }
+        for (id, currency, outstanding, open_count, oldest_due) in stored {
+            let rows = figures.get(&id).map(Vec::as_slice).unwrap_or_default();
+            // Outstanding counts the customer's own currency; the count and the oldest due
+            // date count every open invoice.
+            let new_outstanding: i64 = rows
+                .iter()
+                .filter(|(c, ..)| *c == currency)
+                .map(|(_, balance, ..)| balance)
+                .sum();
+            let new_count: i64 = rows.iter().map(|(_, _, count, _)| count).sum();
+            let new_oldest = rows
+                .iter()
+                .map(|(.., oldest)| oldest.as_str())
+                .min()
+                .unwrap_or(NO_OPEN_DUE);
+            if (new_outstanding, new_count, new_oldest)
+                == (outstanding, open_count, oldest_due.as_str())
+            {
+                continue;
+            }
+            sqlx::query(
+                "UPDATE customers SET outstanding_minor = $3, open_invoices = $4, oldest_open_due = $5 \
+                 WHERE org_id = $1 AND id = $2",
+            )
+            .bind(org_id)
+            .bind(id)
+            .bind(new_outstanding)
+            .bind(new_count)
+            .bind(new_oldest)
+            .execute(&mut **tx)
+            .await?;
+        }
     }
     Ok(())
 }
