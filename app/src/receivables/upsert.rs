@@ -616,7 +616,7 @@ async fn refresh_rollups(tx: &mut Tx<'_>, org_id: i64, keys: &[RollupKey]) -> Re
             format!("DELETE FROM invoice_rollups WHERE org_id = $1 AND {matches}"),
             format!("{INSERT}{grouped} AND {matches} GROUP BY 1, 2, 3, 4, 5"),
         ] {
-            let mut query = sqlx::query(&sql).bind(org_id);
+            let mut query = sqlx::query(&sql).persistent(false).bind(org_id);
             for key in chunk {
                 query = query
                     .bind(key.currency.as_str())
@@ -665,7 +665,9 @@ pub async fn refresh_customer_totals(
              FROM invoices i WHERE i.org_id = $1 AND i.customer_id IN ({ids}) AND {OPEN_INVOICE} \
              GROUP BY i.customer_id, i.currency"
         );
-        let mut open = sqlx::query_as::<_, (i64, String, i64, i64, String)>(&open_sql).bind(org_id);
+        let mut open = sqlx::query_as::<_, (i64, String, i64, i64, String)>(&open_sql)
+            .persistent(false)
+            .bind(org_id);
         for id in chunk {
             stored = stored.bind(*id);
             open = open.bind(*id);
@@ -679,6 +681,7 @@ pub async fn refresh_customer_totals(
                 .or_default()
                 .push((currency, balance, count, oldest));
         }
+        let mut changed: Vec<(i64, i64, i64, String)> = Vec::new();
         for (id, currency, outstanding, open_count, oldest_due) in stored {
             let rows = figures.get(&id).map(Vec::as_slice).unwrap_or_default();
             // Outstanding counts the customer's own currency; the count and the oldest due
@@ -695,22 +698,42 @@ pub async fn refresh_customer_totals(
                 .min()
                 .unwrap_or(NO_OPEN_DUE);
             if (new_outstanding, new_count, new_oldest)
-                == (outstanding, open_count, oldest_due.as_str())
+                != (outstanding, open_count, oldest_due.as_str())
             {
-                continue;
+                changed.push((id, new_outstanding, new_count, new_oldest.to_owned()));
             }
-            sqlx::query(
-                "UPDATE customers SET outstanding_minor = $3, open_invoices = $4, oldest_open_due = $5 \
-                 WHERE org_id = $1 AND id = $2",
-            )
-            .bind(org_id)
-            .bind(id)
-            .bind(new_outstanding)
-            .bind(new_count)
-            .bind(new_oldest)
-            .execute(&mut **tx)
-            .await?;
         }
+        if changed.is_empty() {
+            continue;
+        }
+        // One statement for the changed rows (`VALUES` columns are `column1…` on both backends).
+        let values = (0..changed.len())
+            .map(|n| {
+                format!(
+                    "(${}, ${}, ${}, ${})",
+                    4 * n + 2,
+                    4 * n + 3,
+                    4 * n + 4,
+                    4 * n + 5
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "UPDATE customers SET outstanding_minor = v.column2, open_invoices = v.column3, \
+               oldest_open_due = v.column4 \
+             FROM (VALUES {values}) AS v \
+             WHERE customers.org_id = $1 AND customers.id = v.column1"
+        );
+        let mut update = sqlx::query(&sql).persistent(false).bind(org_id);
+        for (id, outstanding, count, oldest) in &changed {
+            update = update
+                .bind(*id)
+                .bind(*outstanding)
+                .bind(*count)
+                .bind(oldest.as_str());
+        }
+        update.execute(&mut **tx).await?;
     }
     Ok(())
 }
