@@ -194,7 +194,7 @@ fn ConnectionDetails(connection: ConnectionView, view: ZohoView) -> impl IntoVie
         Health::NeedsReconnect => view! {
             <div class="alert error" role="alert">
                 "Zoho no longer accepts Duecall's access (it was revoked or expired). Nothing is synced until someone reconnects."
-                {(!connection.last_error.is_empty()).then(|| view! { <div class="muted small">{connection.last_error.clone()}</div> })}
+                {(!connection.last_error.is_empty()).then(|| view! { <div class="muted"><small>{connection.last_error.clone()}</small></div> })}
             </div>
             {admin.then(|| view! {
                 <form method="post" action="/integrations/zoho/connect">
@@ -278,7 +278,7 @@ fn RunsTable(runs: Vec<RunView>) -> impl IntoView {
         <div class="table-wrap">
             <table class="table compact" data-test="zoho-runs">
                 <caption class="muted">"Recent syncs"</caption>
-                <thead><tr><th>"Started"</th><th>"By"</th><th>"Result"</th><th>"Customers"</th><th>"Invoices"</th><th>"API calls"</th></tr></thead>
+                <thead><tr><th>"Started"</th><th>"Result"</th><th>"New / updated"</th><th class="num">"API calls"</th></tr></thead>
                 <tbody>
                     {runs.into_iter().map(|run| {
                         let result = match run.status.as_str() {
@@ -291,12 +291,13 @@ fn RunsTable(runs: Vec<RunView>) -> impl IntoView {
                         };
                         view! {
                             <tr title=run.error.clone()>
-                                <td>{run.started_label.clone()}</td>
-                                <td>{run.started_by.clone()}</td>
+                                <td>{run.started_label.clone()}<div class="muted"><small>{run.started_by.clone()}</small></div></td>
                                 <td>{result}</td>
-                                <td>{format!("{} new, {} updated", run.customers_new, run.customers_updated)}</td>
-                                <td>{format!("{} new, {} updated", run.invoices_new, run.invoices_updated)}</td>
-                                <td>{run.api_calls}</td>
+                                <td>
+                                    <div>{format!("{} / {} customers", run.customers_new, run.customers_updated)}</div>
+                                    <div>{format!("{} / {} invoices", run.invoices_new, run.invoices_updated)}</div>
+                                </td>
+                                <td class="num">{run.api_calls}</td>
                             </tr>
                         }
                     }).collect_view()}
