@@ -73,6 +73,15 @@ impl Dialect {
     }
 }
 
+/// `$from, $from+1, …`: `count` numbered placeholders for a list in a statement whose other
+/// parameters come first (both backends accept `$n`).
+pub fn numbered(from: usize, count: usize) -> String {
+    (from..from + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("DATABASE_URL must start with sqlite: or postgres:")]

@@ -11,6 +11,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 
+/// The provider name of Zoho Books connections and sync runs.
+pub const ZOHO_PROVIDER: &str = "zoho_books";
+/// The purpose bound into a connection's encrypted push secret.
+pub const PUSH_SECRET: &str = "zoho/push-secret";
+
 /// What the integrations of this instance are (set by the server from its configuration).
 #[cfg(feature = "ssr")]
 #[derive(Clone, Debug, Default)]
@@ -225,19 +230,21 @@ pub mod service {
         let row = sqlx::query_as::<_, Row>(
             "SELECT org_id, status, location, external_org_name, available_orgs, push_secret, \
                paused_until, next_sync_at, last_error, last_success_at \
-             FROM integration_connections WHERE org_id = $1 AND provider = 'zoho_books'",
+             FROM integration_connections WHERE org_id = $1 AND provider = $2",
         )
         .bind(member.org_id)
+        .bind(ZOHO_PROVIDER)
         .fetch_optional(db.pool())
         .await?;
         let connection = match row {
             None => None,
             Some(row) => {
                 let mut runs = sqlx::query_as::<_, RunView>(&format!(
-                    "SELECT {RUN_COLUMNS} FROM sync_runs WHERE org_id = $1 AND provider = 'zoho_books' \
+                    "SELECT {RUN_COLUMNS} FROM sync_runs WHERE org_id = $1 AND provider = $2 \
                      ORDER BY id DESC LIMIT 5"
                 ))
                 .bind(member.org_id)
+                .bind(ZOHO_PROVIDER)
                 .fetch_all(db.pool())
                 .await?;
                 for run in &mut runs {
@@ -245,9 +252,10 @@ pub mod service {
                 }
                 let heartbeat: Option<i64> = sqlx::query_scalar(
                     "SELECT MAX(heartbeat_at) FROM sync_runs WHERE org_id = $1 \
-                     AND provider = 'zoho_books' AND status = 'running'",
+                     AND provider = $2 AND status = 'running'",
                 )
                 .bind(member.org_id)
+                .bind(ZOHO_PROVIDER)
                 .fetch_one(db.pool())
                 .await?;
                 let now = now_millis();
@@ -267,7 +275,7 @@ pub mod service {
                 let admin = member.require_admin().is_ok();
                 let push_secret = match (&info.keyring, admin) {
                     (Some(keyring), true) => keyring
-                        .open(row.org_id, "zoho/push-secret", &row.push_secret)
+                        .open(row.org_id, PUSH_SECRET, &row.push_secret)
                         .ok()
                         .map(|opened| {
                             use secrecy::ExposeSecret;

@@ -13,7 +13,7 @@ pub use super::model::UpsertCounts;
 use super::model::{Currency, ImportSummary, InvoiceStatus};
 use super::phone::{self, ContactNumbers};
 use crate::db::time::now_millis;
-use crate::db::{Db, Dialect, Tx};
+use crate::db::{Db, Dialect, Tx, numbered};
 use crate::error::AppError;
 
 /// `oldest_open_due` of a customer without unpaid invoices: sorts after every real date (the
@@ -109,11 +109,7 @@ const LOOKUP_ALL_FROM: usize = 2_000;
 /// `AND external_id IN (…)` for `ids` with placeholders numbered from `first`, or nothing when
 /// the whole source is read.
 fn id_filter(first: usize, count: usize) -> String {
-    let list = (first..first + count)
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!(" AND external_id IN ({list})")
+    format!(" AND external_id IN ({})", numbered(first, count))
 }
 
 /// Existing (external id → (id, content hash)) of one source in one organization: of `ids`
@@ -648,10 +644,7 @@ pub async fn refresh_customer_totals(
     for chunk in affected.chunks(BATCH) {
         // Numbered placeholders on both backends: at a few hundred parameters SQLite's
         // named-parameter lookup costs nothing that matters.
-        let ids = (0..chunk.len())
-            .map(|n| format!("${}", n + 2))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let ids = numbered(2, chunk.len());
         // What is stored, and what the open invoices say (one grouped read through the
         // (org, customer) index); then one small update per customer whose figures change.
         let stored_sql = format!(

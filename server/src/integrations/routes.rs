@@ -161,14 +161,9 @@ async fn callback(
             return back("zoho=exchange_failed");
         }
     };
-    let api_domain = tokens
-        .api_domain
-        .clone()
-        .filter(|d| *d == dc.api_domain)
-        .unwrap_or_else(|| dc.api_domain.clone());
     let orgs = match api::organizations(
         zoho.http(),
-        &api_domain,
+        &dc.api_domain,
         &tokens.access_token,
         zoho.settings.retry.timeout,
     )

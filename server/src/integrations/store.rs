@@ -12,14 +12,14 @@ use super::zoho::config::DataCentre;
 use super::zoho::oauth::Tokens;
 
 /// The provider name stored with connections and runs.
-pub const PROVIDER: &str = "zoho_books";
+pub use app::integrations::ZOHO_PROVIDER as PROVIDER;
 /// The `source` of customers and invoices that come from Zoho Books.
 pub const SOURCE: &str = "zoho";
 
 /// Purposes bound into the ciphertexts (a token cannot be swapped for another kind).
 pub const REFRESH_TOKEN: &str = "zoho/refresh-token";
 pub const ACCESS_TOKEN: &str = "zoho/access-token";
-pub const PUSH_SECRET: &str = "zoho/push-secret";
+pub use app::integrations::PUSH_SECRET;
 
 #[derive(Clone, sqlx::FromRow)]
 pub struct Connection {
@@ -107,11 +107,6 @@ pub async fn save_authorization(
         ));
     };
     let now = now_millis();
-    let api_domain = tokens
-        .api_domain
-        .clone()
-        .filter(|d| *d == dc.api_domain)
-        .unwrap_or_else(|| dc.api_domain.clone());
     let expires = now + tokens.expires_in.as_millis() as i64;
     sqlx::query(
         "INSERT INTO integration_connections (org_id, provider, status, location, accounts_server, \
@@ -132,7 +127,7 @@ pub async fn save_authorization(
     .bind(PROVIDER)
     .bind(&dc.location)
     .bind(&dc.accounts_server)
-    .bind(&api_domain)
+    .bind(&dc.api_domain)
     .bind(keyring.seal(org_id, REFRESH_TOKEN, refresh))
     .bind(keyring.seal(org_id, ACCESS_TOKEN, &tokens.access_token))
     .bind(expires)

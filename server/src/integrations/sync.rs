@@ -19,7 +19,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use app::db::time::now_millis;
-use app::db::{Db, Tx};
+use app::db::{Db, Tx, numbered};
 use app::error::AppError;
 use app::receivables::model::{Currency, ImportSummary, UpsertCounts};
 use app::receivables::upsert::{self, CustomerRecord, InvoiceRecord};
@@ -116,14 +116,6 @@ struct Run<'a> {
     lease_owner: String,
     /// Rows written when the planner's statistics were last refreshed.
     analyzed_at: u64,
-}
-
-/// `$from, $from+1, …`: `count` numbered placeholders.
-fn numbered(from: usize, count: usize) -> String {
-    (from..from + count)
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 impl Run<'_> {
@@ -293,34 +285,46 @@ impl Run<'_> {
             }
             let mut tx = self.db.begin().await?;
             self.apply_contacts(&mut tx, &fresh).await?;
-            self.report.pages += 1;
-            sqlx::query(
-                "UPDATE integration_connections SET contacts_pass_page = $2, contacts_pass_high = $3 \
-                 WHERE id = $1",
-            )
-            .bind(self.connection.id)
-            .bind(if done { 0 } else { i64::from(page) + 1 })
-            .bind(high)
-            .execute(&mut *tx)
-            .await?;
-            if done {
-                sqlx::query(
-                    "UPDATE integration_connections SET contacts_watermark = $2, contacts_pass_high = NULL \
-                     WHERE id = $1",
-                )
-                .bind(self.connection.id)
-                .bind(high.or(watermark))
-                .execute(&mut *tx)
+            self.end_page(tx, "contacts", page, done, high, watermark)
                 .await?;
-            }
-            self.progress(&mut tx, "contacts").await?;
-            tx.commit().await?;
-            self.keep_statistics_fresh().await?;
             if done {
                 return Ok(());
             }
             page += 1;
         }
+    }
+
+    /// Ends a page of a pass (`contacts` or `invoices`) in the page's transaction: the pass's
+    /// position (next page, newest modification seen) or, after the last page, the new
+    /// watermark; the run's progress. Then commits.
+    async fn end_page(
+        &mut self,
+        mut tx: Tx<'_>,
+        pass: &'static str,
+        page: u32,
+        done: bool,
+        high: Option<i64>,
+        watermark: Option<i64>,
+    ) -> Result<(), Stop> {
+        self.report.pages += 1;
+        let (next_page, pass_high, new_watermark) = if done {
+            (0, None, high.or(watermark))
+        } else {
+            (i64::from(page) + 1, high, watermark)
+        };
+        sqlx::query(&format!(
+            "UPDATE integration_connections SET {pass}_pass_page = $2, {pass}_pass_high = $3, \
+               {pass}_watermark = $4 WHERE id = $1"
+        ))
+        .bind(self.connection.id)
+        .bind(next_page)
+        .bind(pass_high)
+        .bind(new_watermark)
+        .execute(&mut *tx)
+        .await?;
+        self.progress(&mut tx, pass).await?;
+        tx.commit().await?;
+        self.keep_statistics_fresh().await
     }
 
     /// Fetches queued full records, within the run's budget.
@@ -514,29 +518,8 @@ impl Run<'_> {
             let done = !context.has_more_page;
             let mut tx = self.db.begin().await?;
             self.apply_invoices(&mut tx, &rows).await?;
-            self.report.pages += 1;
-            sqlx::query(
-                "UPDATE integration_connections SET invoices_pass_page = $2, invoices_pass_high = $3 \
-                 WHERE id = $1",
-            )
-            .bind(self.connection.id)
-            .bind(if done { 0 } else { i64::from(page) + 1 })
-            .bind(high)
-            .execute(&mut *tx)
-            .await?;
-            if done {
-                sqlx::query(
-                    "UPDATE integration_connections SET invoices_watermark = $2, invoices_pass_high = NULL \
-                     WHERE id = $1",
-                )
-                .bind(self.connection.id)
-                .bind(high.or(watermark))
-                .execute(&mut *tx)
+            self.end_page(tx, "invoices", page, done, high, watermark)
                 .await?;
-            }
-            self.progress(&mut tx, "invoices").await?;
-            tx.commit().await?;
-            self.keep_statistics_fresh().await?;
             if done {
                 return Ok(());
             }

@@ -17,12 +17,11 @@ use oauth2::basic::{
 };
 use oauth2::{
     AsyncHttpClient, AuthType, AuthUrl, AuthorizationCode, Client, ClientId, ClientSecret,
-    CsrfToken, EndpointNotSet, EndpointSet, ExtraTokenFields, HttpRequest, HttpResponse,
+    CsrfToken, EmptyExtraTokenFields, EndpointNotSet, EndpointSet, HttpRequest, HttpResponse,
     RedirectUrl, RefreshToken, RequestTokenError, Scope, StandardRevocableToken,
     StandardTokenResponse, TokenResponse, TokenUrl,
 };
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
 
 use super::config::{DataCentre, ZohoConfig};
 
@@ -35,16 +34,9 @@ pub const SCOPES: &[&str] = &[
     "ZohoBooks.settings.READ",
 ];
 
-/// Zoho's addition to the token response: where this user's API lives.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ZohoFields {
-    #[serde(default)]
-    pub api_domain: Option<String>,
-}
-
-impl ExtraTokenFields for ZohoFields {}
-
-type ZohoTokenResponse = StandardTokenResponse<ZohoFields, BasicTokenType>;
+/// Zoho's token answer (its `api_domain` field is not used: the data centre the callback
+/// names decides where the API is).
+type ZohoTokenResponse = StandardTokenResponse<EmptyExtraTokenFields, BasicTokenType>;
 
 type ZohoClient<HasAuthUrl> = Client<
     BasicErrorResponse,
@@ -81,14 +73,12 @@ pub struct Tokens {
     /// Present on the first exchange (with `access_type=offline`), absent on refreshes.
     pub refresh_token: Option<SecretString>,
     pub expires_in: Duration,
-    pub api_domain: Option<String>,
 }
 
 impl std::fmt::Debug for Tokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tokens")
             .field("expires_in", &self.expires_in)
-            .field("api_domain", &self.api_domain)
             .finish_non_exhaustive()
     }
 }
@@ -182,7 +172,6 @@ fn tokens_of(response: ZohoTokenResponse) -> Tokens {
             .refresh_token()
             .map(|t| SecretString::from(t.secret().clone())),
         expires_in: response.expires_in().unwrap_or(Duration::from_secs(3600)),
-        api_domain: response.extra_fields().api_domain.clone(),
     }
 }
 
