@@ -348,16 +348,32 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    // BENCH_ONLY=sqlite|postgres runs one backend; BENCH_KEEP=1 leaves the PostgreSQL
+    // database in place for a closer look (its name is printed).
+    // BENCH_TRACE=1 prints how long each instrumented step of the import took.
+    if std::env::var("BENCH_TRACE").is_ok_and(|v| v == "1") {
+        tracing_subscriber::fmt()
+            .with_env_filter("app=info")
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+            .init();
+    }
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let keep = std::env::var("BENCH_KEEP").is_ok_and(|v| v == "1");
     runtime.block_on(async {
         let dir = tempfile::tempdir().unwrap();
-        run(
-            "sqlite",
-            &format!("sqlite://{}/bench.db", dir.path().display()),
-            &files,
-            customers,
-            invoices,
-        )
-        .await;
+        if only.is_empty() || only == "sqlite" {
+            run(
+                "sqlite",
+                &format!("sqlite://{}/bench.db", dir.path().display()),
+                &files,
+                customers,
+                invoices,
+            )
+            .await;
+        }
+        if !(only.is_empty() || only == "postgres") {
+            return;
+        }
 
         let admin = std::env::var("TEST_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
@@ -377,10 +393,14 @@ fn main() {
                     invoices,
                 )
                 .await;
-                sqlx::query(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
+                if keep {
+                    println!("[postgres] kept database {name}");
+                } else {
+                    sqlx::query(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await
+                        .unwrap();
+                }
             }
             Err(err) => println!("[postgres] skipped: {err}"),
         }

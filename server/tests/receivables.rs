@@ -127,6 +127,21 @@ both_backends! {
         assert_eq!(count(&app, "SELECT COUNT(*) FROM contact_persons WHERE org_id = $1", member.org_id).await, 40);
     }
 
+    async fn an_opt_out_survives_later_imports(app: TestApp) {
+        let mut owner = app.signed_up("Ana", "ana@example.com", "Acme").await;
+        let member = member(&app, &mut owner).await;
+        let header = "customer_id,display_name,currency,billing_country,opted_out\n";
+        let opted_out = format!("{header}C1,Customer 1,GBP,GB,true\nC2,Customer 2,GBP,GB,false\n");
+        import_csv(&app.db, member, Some(opted_out.as_bytes()), None).await.unwrap();
+        // A later file (or a sync from the accounting system, which knows nothing of opt-outs)
+        // says otherwise and changes the name: the name follows, the opt-out stays.
+        let later = format!("{header}C1,Customer One,GBP,GB,false\nC2,Customer 2,GBP,GB,true\n");
+        let summary = import_csv(&app.db, member, Some(later.as_bytes()), None).await.unwrap();
+        assert_eq!(summary.customers.updated, 2);
+        let rows = app.snapshot("SELECT external_id, display_name, opted_out FROM customers WHERE org_id = $1 ORDER BY external_id", member.org_id).await;
+        assert_eq!(rows, ["C1|Customer One|1", "C2|Customer 2|1"]);
+    }
+
     async fn a_changed_invoice_is_updated_and_totals_follow(app: TestApp) {
         let mut owner = app.signed_up("Ana", "ana@example.com", "Acme").await;
         let member = member(&app, &mut owner).await;

@@ -469,6 +469,107 @@ zoho_test!(
 );
 
 zoho_test!(
+    invoices_deleted_in_books_are_removed_by_the_daily_reconciliation,
+    30,
+    200,
+    |h| {
+        h.finished().await;
+        let mut events = h.zoho.subscribe();
+        let doomed = h
+            .fake
+            .invoices(&h.books_org)
+            .into_iter()
+            .find(|i| i.status == FakeInvoiceStatus::Overdue)
+            .expect("an overdue invoice");
+        let local_id: i64 =
+            sqlx::query_scalar("SELECT id FROM invoices WHERE org_id = $1 AND external_id = $2")
+                .bind(h.org_id)
+                .bind(&doomed.invoice_id)
+                .fetch_one(h.app.db.pool())
+                .await
+                .unwrap();
+        h.fake
+            .delete_invoice(&h.books_org, &doomed.invoice_id)
+            .unwrap();
+
+        // Books reports modifications only: an incremental run cannot see the deletion...
+        let report = h.finished().await;
+        assert_eq!(report.invoices_deleted, 0);
+        assert_eq!(
+            h.local_invoices().await as usize,
+            h.fake.invoices(&h.books_org).len() + 1
+        );
+
+        // ...the run after a day compares the open invoices and removes it.
+        sqlx::query("UPDATE integration_connections SET reconciled_at = 0 WHERE org_id = $1")
+            .bind(h.org_id)
+            .execute(h.app.db.pool())
+            .await
+            .unwrap();
+        h.fake.reset_counters();
+        let report = h.finished().await;
+        assert_eq!(report.invoices_deleted, 1);
+        assert_eq!(
+            h.fake.calls("invoices.get"),
+            1,
+            "only the missing invoice is fetched"
+        );
+        assert_eq!(h.invoice_rows().await, h.zoho_rows());
+        // The customer's figures no longer count it.
+        let stale_totals = h
+            .count(
+                "SELECT COUNT(*) FROM customers c WHERE c.org_id = $1 AND c.outstanding_minor <> \
+                 (SELECT COALESCE(SUM(i.balance_minor), 0) FROM invoices i WHERE i.customer_id = c.id \
+                  AND i.status IN ('sent', 'overdue', 'partially_paid') AND i.currency = c.currency)",
+            )
+            .await;
+        assert_eq!(stale_totals, 0);
+        match events.try_recv() {
+            Ok(server::integrations::SyncEvent::InvoicesSettled {
+                org_id,
+                invoice_ids,
+            }) => {
+                assert_eq!((org_id, invoice_ids), (h.org_id, vec![local_id]));
+            }
+            other => panic!("expected a settled event, got {other:?}"),
+        }
+
+        // The next run within the day lists nothing extra.
+        h.fake.reset_counters();
+        h.finished().await;
+        assert_eq!(h.fake.calls("invoices.list"), 1);
+    }
+);
+
+zoho_test!(a_local_opt_out_survives_syncs, 10, 20, |h| {
+    h.finished().await;
+    let customer = h.fake.contacts(&h.books_org)[0].contact_id.clone();
+    sqlx::query("UPDATE customers SET opted_out = 1 WHERE org_id = $1 AND external_id = $2")
+        .bind(h.org_id)
+        .bind(&customer)
+        .execute(h.app.db.pool())
+        .await
+        .unwrap();
+    h.fake.advance_clock(chrono::Duration::minutes(5));
+    h.fake
+        .update_contact(&h.books_org, &customer, |c| {
+            c.contact_name = "Renamed Ltd".into()
+        })
+        .unwrap();
+    let report = h.finished().await;
+    assert!(report.customers.updated >= 1, "{report:?}");
+    let (name, opted_out): (String, i64) = sqlx::query_as(
+        "SELECT display_name, opted_out FROM customers WHERE org_id = $1 AND external_id = $2",
+    )
+    .bind(h.org_id)
+    .bind(&customer)
+    .fetch_one(h.app.db.pool())
+    .await
+    .unwrap();
+    assert_eq!((name.as_str(), opted_out), ("Renamed Ltd", 1));
+});
+
+zoho_test!(
     a_crash_mid_pass_resumes_without_loss_or_duplicates,
     30,
     700,

@@ -51,6 +51,9 @@ pub struct CustomerRecord {
     /// IANA zone or empty.
     pub timezone: String,
     pub notes: String,
+    /// The customer asked not to be called. A write can set this but never clear it: an
+    /// opt-out recorded in Duecall (or an earlier file) survives every later import and sync;
+    /// only a person in Duecall opts a customer back in.
     pub opted_out: bool,
     pub contacts: Vec<ContactRecord>,
     pub source_updated_at: Option<i64>,
@@ -264,7 +267,8 @@ pub async fn upsert_customers(
              currency = excluded.currency, status = excluded.status, billing_street = excluded.billing_street, \
              billing_city = excluded.billing_city, billing_state = excluded.billing_state, \
              billing_postcode = excluded.billing_postcode, billing_country = excluded.billing_country, \
-             timezone = excluded.timezone, notes = excluded.notes, opted_out = excluded.opted_out, \
+             timezone = excluded.timezone, notes = excluded.notes, \
+             opted_out = CASE WHEN customers.opted_out = 1 THEN 1 ELSE excluded.opted_out END, \
              best_phone_e164 = excluded.best_phone_e164, best_phone_reason = excluded.best_phone_reason, \
              phone_status = excluded.phone_status, search_text = excluded.search_text, \
              content_hash = excluded.content_hash, source_updated_at = excluded.source_updated_at, \
@@ -404,7 +408,8 @@ pub async fn upsert_invoices_tracked(
     named.sort_unstable();
     named.dedup();
     let customers = existing(tx, "customers", org_id, source, &named).await?;
-    let known = known_invoices(tx, org_id, source, records).await?;
+    let ids: Vec<&str> = records.iter().map(|r| r.external_id.as_str()).collect();
+    let known = known_invoices(tx, org_id, source, &ids).await?;
     let mut counts = UpsertCounts::default();
     let mut changed = Vec::new();
     // Customers whose totals may change: the new owners and, for reassigned invoices, the old;
@@ -491,6 +496,49 @@ pub async fn upsert_invoices_tracked(
     Ok((counts, settled))
 }
 
+/// Deletes the invoices of `source` named by `external_ids` (deleted at the source), keeping
+/// customer totals and rollups right. Returns the ids of those that were open: reminders for
+/// them must stop. Unknown ids are ignored.
+#[instrument(skip_all, fields(org_id, source, invoices = external_ids.len()))]
+pub async fn delete_invoices(
+    tx: &mut Tx<'_>,
+    org_id: i64,
+    source: &str,
+    external_ids: &[&str],
+) -> Result<Vec<i64>, AppError> {
+    let known = known_invoices(tx, org_id, source, external_ids).await?;
+    let doomed: Vec<&Known> = external_ids
+        .iter()
+        .filter_map(|id| known.get(*id))
+        .collect();
+    let mut affected = BTreeSet::new();
+    let mut rollup_keys = BTreeSet::new();
+    let mut open = Vec::new();
+    for old in &doomed {
+        affected.insert(old.customer_id);
+        rollup_keys.insert(RollupKey::new(&old.currency, &old.status, &old.due_date));
+        if InvoiceStatus::parse(&old.status).is_ok_and(InvoiceStatus::is_open) {
+            open.push(old.id);
+        }
+    }
+    for chunk in doomed.chunks(500) {
+        let sql = format!(
+            "DELETE FROM invoices WHERE org_id = $1 AND id IN ({})",
+            numbered(2, chunk.len())
+        );
+        let mut query = sqlx::query(&sql).persistent(false).bind(org_id);
+        for old in chunk {
+            query = query.bind(old.id);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    let affected: Vec<i64> = affected.into_iter().collect();
+    refresh_customer_totals(tx, org_id, &affected).await?;
+    let rollup_keys: Vec<RollupKey> = rollup_keys.into_iter().collect();
+    refresh_rollups(tx, org_id, &rollup_keys).await?;
+    Ok(open)
+}
+
 /// After a large write, refreshes the query planner's statistics, so the next page loads pick
 /// the right indexes at once rather than after the database's own schedule.
 pub async fn refresh_statistics_after(db: &Db, summary: &ImportSummary) -> Result<(), AppError> {
@@ -510,17 +558,16 @@ pub async fn refresh_statistics_after(db: &Db, summary: &ImportSummary) -> Resul
     Ok(())
 }
 
-/// The stored versions of the invoices `records` name (of the whole source for large writes).
+/// The stored versions of the invoices `ids` names (of the whole source for large writes).
 async fn known_invoices(
     tx: &mut Tx<'_>,
     org_id: i64,
     source: &str,
-    records: &[InvoiceRecord],
+    ids: &[&str],
 ) -> Result<HashMap<String, Known>, AppError> {
     let base = "SELECT id, external_id, content_hash, customer_id, currency, status, due_date \
                 FROM invoices WHERE org_id = $1 AND source = $2";
     let mut known = HashMap::new();
-    let ids: Vec<&str> = records.iter().map(|r| r.external_id.as_str()).collect();
     let chunks: Vec<&[&str]> = if ids.len() >= LOOKUP_ALL_FROM {
         vec![&[]]
     } else {
@@ -764,7 +811,7 @@ async fn refresh_all_customer_totals(tx: &mut Tx<'_>, org_id: i64) -> Result<(),
 
 /// The open-invoice condition for an invoices table aliased `i`: what the customers' totals,
 /// the rollups' `is_open` and every open-invoice query count.
-pub(crate) const OPEN_INVOICE: &str =
+pub const OPEN_INVOICE: &str =
     "i.status IN ('sent', 'overdue', 'partially_paid') AND i.balance_minor > 0";
 
 #[cfg(test)]

@@ -30,6 +30,9 @@ pub struct Settings {
     pub sync_every: Duration,
     /// Zoho API requests per minute per Books organization (Zoho allows 100).
     pub requests_per_minute: NonZeroU32,
+    /// How often a run also compares the open invoices here with those Books still has, to
+    /// find invoices deleted there (Books reports no deletions).
+    pub reconcile_every: Duration,
     /// Full customer records fetched per run at most (`GET /contacts/{id}` calls).
     pub detail_calls_per_run: usize,
     /// Requests in flight at once per connection (Zoho allows 5 to 10).
@@ -46,6 +49,7 @@ impl Default for Settings {
         Self {
             sync_every: Duration::from_secs(4 * 3600),
             requests_per_minute: NonZeroU32::new(90).unwrap_or(NonZeroU32::MIN),
+            reconcile_every: Duration::from_secs(24 * 3600),
             detail_calls_per_run: 500,
             concurrency: 4,
             lease: Duration::from_secs(120),

@@ -44,6 +44,8 @@ pub struct Connection {
     pub invoices_watermark: Option<i64>,
     pub invoices_pass_page: i64,
     pub invoices_pass_high: Option<i64>,
+    /// When open invoices were last reconciled with Books (Unix ms; 0 = never).
+    pub reconciled_at: i64,
     pub last_error: String,
     pub last_success_at: Option<i64>,
 }
@@ -63,7 +65,8 @@ impl std::fmt::Debug for Connection {
 const COLUMNS: &str = "id, org_id, status, location, accounts_server, api_domain, external_org_id, \
      external_org_name, refresh_token, access_token, access_expires_at, push_secret, paused_until, \
      next_sync_at, sync_lease_until, contacts_watermark, contacts_pass_page, contacts_pass_high, \
-     invoices_watermark, invoices_pass_page, invoices_pass_high, last_error, last_success_at";
+     invoices_watermark, invoices_pass_page, invoices_pass_high, reconciled_at, last_error, \
+     last_success_at";
 
 /// The organization's Zoho Books connection, if any.
 pub async fn connection(db: &Db, org_id: i64) -> Result<Option<Connection>, AppError> {

@@ -12,11 +12,15 @@
 //!   missed), sorted by creation so pages stay put while Zoho adds invoices; a resumed pass
 //!   starts one page early in case deletions shifted the pages.
 //!
+//! Books reports no deletions. Once a day (`Settings::reconcile_every`) a run also lists the
+//! invoices Books counts as unpaid: an invoice open here but not in that list was settled or
+//! deleted since; it is fetched, and removed here when Books no longer has it.
+//!
 //! Contact list rows lack contact persons and addresses. Customers who owe money get their full
 //! record from `GET /contacts/{id}`, queued in `sync_contact_details` and fetched within a
 //! per-run budget, largest balances first, so a first sync of a big book fits Zoho's quota.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use app::db::time::now_millis;
 use app::db::{Db, Tx, numbered};
@@ -62,6 +66,8 @@ pub struct RunReport {
     pub api_calls: u64,
     /// Customers whose full record is still to be fetched (budget spent).
     pub details_pending: i64,
+    /// Invoices removed here because Books no longer has them.
+    pub invoices_deleted: u64,
     /// Invoices Zoho sent that could not be stored, with the reason.
     pub skipped: Vec<String>,
 }
@@ -527,6 +533,66 @@ impl Run<'_> {
         }
     }
 
+    /// Finds the invoices open here that Books no longer counts as unpaid, and brings each up
+    /// to date: settled ones through the usual upsert, deleted ones removed. Runs when the
+    /// last reconciliation is older than `reconcile_every`; an interrupted one starts over.
+    async fn reconcile_pass(&mut self) -> Result<(), Stop> {
+        let started = now_millis();
+        let every = self.zoho.settings.reconcile_every.as_millis() as i64;
+        if started - self.connection.reconciled_at < every {
+            return Ok(());
+        }
+        let mut unpaid = HashSet::new();
+        let mut page = 1;
+        loop {
+            let (rows, context) = self.api.unpaid_invoices_page(page).await?;
+            unpaid.extend(rows.into_iter().map(|r| r.invoice_id));
+            self.report.pages += 1;
+            if !context.has_more_page {
+                break;
+            }
+            page += 1;
+        }
+        let open: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT i.external_id FROM invoices i WHERE i.org_id = $1 AND i.source = $2 AND {}",
+            upsert::OPEN_INVOICE
+        ))
+        .bind(self.org_id())
+        .bind(SOURCE)
+        .fetch_all(self.db.pool())
+        .await?;
+        let stale: Vec<String> = open.into_iter().filter(|id| !unpaid.contains(id)).collect();
+        for batch in stale.chunks(50) {
+            let mut rows = Vec::new();
+            let mut gone = Vec::new();
+            for chunk in batch.chunks(self.zoho.settings.concurrency.max(1)) {
+                let calls: Vec<_> = chunk.iter().map(|id| self.api.invoice(id)).collect();
+                for (id, result) in chunk.iter().zip(join_all(calls).await) {
+                    match result {
+                        Ok(row) => rows.push(row),
+                        Err(ZohoError::NotFound) => gone.push(id.as_str()),
+                        Err(err) => return Err(err.into()),
+                    }
+                }
+            }
+            let mut tx = self.db.begin().await?;
+            self.apply_invoices(&mut tx, &rows).await?;
+            let deleted = upsert::delete_invoices(&mut tx, self.org_id(), SOURCE, &gone).await?;
+            self.report.invoices_deleted += gone.len() as u64;
+            self.progress(&mut tx, "reconcile").await?;
+            tx.commit().await?;
+            if !deleted.is_empty() {
+                self.zoho.settled(self.org_id(), deleted);
+            }
+        }
+        sqlx::query("UPDATE integration_connections SET reconciled_at = $2 WHERE id = $1")
+            .bind(self.connection.id)
+            .bind(started)
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
     async fn pending_details(&self) -> Result<i64, Stop> {
         Ok(sqlx::query_scalar(
             "SELECT COUNT(*) FROM sync_contact_details \
@@ -543,6 +609,7 @@ impl Run<'_> {
         // customer records take one call each (minutes at Zoho's rate on a first sync).
         self.contacts_pass().await?;
         self.invoices_pass().await?;
+        self.reconcile_pass().await?;
         self.details_pass().await?;
         self.report.details_pending = self.pending_details().await?;
         Ok(())

@@ -375,6 +375,40 @@ impl<T: AccessTokens> BooksApi<T> {
         Ok((answer.invoices, answer.page_context))
     }
 
+    /// One page of the invoices still to be paid (sent, overdue, partially paid), oldest first
+    /// by creation.
+    pub async fn unpaid_invoices_page(
+        &self,
+        page: u32,
+    ) -> Result<(Vec<InvoiceRow>, PageContext), ZohoError> {
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            #[serde(default)]
+            invoices: Vec<InvoiceRow>,
+            #[serde(default)]
+            page_context: PageContext,
+        }
+        let query = [
+            ("filter_by", "Status.Unpaid".to_owned()),
+            ("sort_column", "created_time".into()),
+            ("sort_order", "A".into()),
+            ("page", page.to_string()),
+            ("per_page", "200".into()),
+        ];
+        let answer: Answer = self.get("/invoices", &query).await?;
+        Ok((answer.invoices, answer.page_context))
+    }
+
+    /// One invoice (its list fields; `NotFound` when it was deleted).
+    pub async fn invoice(&self, invoice_id: &str) -> Result<InvoiceRow, ZohoError> {
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            invoice: InvoiceRow,
+        }
+        let answer: Answer = self.get(&format!("/invoices/{invoice_id}"), &[]).await?;
+        Ok(answer.invoice)
+    }
+
     /// Adds a comment to an invoice, optionally setting the date the customer promised to pay.
     pub async fn add_invoice_comment(
         &self,
