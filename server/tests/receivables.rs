@@ -142,6 +142,51 @@ both_backends! {
         assert_eq!(rows, ["C1|Customer One|1", "C2|Customer 2|1"]);
     }
 
+    async fn searches_page_through_every_match_whether_few_or_many(app: TestApp) {
+        use app::receivables::queries::{list_customers, list_invoices};
+        use app::receivables::views::{CustomerFilter, InvoiceFilter};
+        let mut owner = app.signed_up("Ana", "ana@example.com", "Acme").await;
+        let member = member(&app, &mut owner).await;
+        let customers = customers_csv(2_100);
+        import_csv(&app.db, member, Some(customers.as_bytes()), Some(invoices_csv(2_100, 1).as_bytes())).await.unwrap();
+        // "customer 1" names 1, 10–19, 100–199 and 1000–1999 (few enough to be read by id);
+        // "customer" names all 2,100 (too many: searched as a subquery).
+        for (q, expected) in [("customer 1", 1_111), ("Customer", 2_100), ("nobody at all", 0)] {
+            let mut filter = CustomerFilter { q: q.into(), ..Default::default() };
+            let mut names = Vec::new();
+            loop {
+                let page = list_customers(&app.db, member, &filter).await.unwrap();
+                names.extend(page.rows.into_iter().map(|r| r.display_name.to_lowercase()));
+                match page.next {
+                    Some(next) => filter.after = Some(next),
+                    None => break,
+                }
+            }
+            assert_eq!(names.len(), expected, "{q}");
+            assert!(names.windows(2).all(|w| w[0] < w[1]), "{q}: in name order, each once");
+            assert!(names.iter().all(|n| n.contains(&q.to_lowercase())), "{q}");
+        }
+        for (q, expected) in [("inv-1", 1_111), ("inv-", 2_100)] {
+            let mut filter = InvoiceFilter { q: q.into(), ..Default::default() };
+            let mut seen = std::collections::HashSet::new();
+            let first = list_invoices(&app.db, member, &filter).await.unwrap();
+            let counted: i64 = first.totals.iter().map(|t| t.count).sum();
+            assert_eq!(counted, expected as i64, "{q}: totals count every match");
+            loop {
+                let page = list_invoices(&app.db, member, &filter).await.unwrap();
+                for row in page.rows {
+                    assert!(row.number.to_lowercase().contains(q), "{q}");
+                    assert!(seen.insert(row.id), "{q}: each invoice once");
+                }
+                match page.next {
+                    Some(next) => filter.after = Some(next),
+                    None => break,
+                }
+            }
+            assert_eq!(seen.len(), expected, "{q}");
+        }
+    }
+
     async fn a_changed_invoice_is_updated_and_totals_follow(app: TestApp) {
         let mut owner = app.signed_up("Ana", "ana@example.com", "Acme").await;
         let member = member(&app, &mut owner).await;

@@ -131,6 +131,12 @@ impl Db {
                         conn.execute("PRAGMA cache_size = -32768").await?;
                         conn.execute("PRAGMA mmap_size = 268435456").await?;
                         conn.execute("PRAGMA temp_store = MEMORY").await?;
+                    } else {
+                        // PostgreSQL's default costs a random page read as four sequential
+                        // ones (spinning disks); on SSDs, with the searched tables cached, it
+                        // then scans every customer's search text (12 ms at 20,000) rather
+                        // than use the trigram index (3 ms). The usual SSD setting:
+                        conn.execute("SET random_page_cost = 1.1").await?;
                     }
                     Ok(())
                 })
@@ -179,6 +185,12 @@ impl Db {
                 }
             }
             Dialect::Postgres => {
+                // The customers' search text has a table of its own here (kept by triggers),
+                // whose statistics decide between its trigram index and a walk in name order.
+                let mut tables = tables.to_vec();
+                if tables.contains(&"customers") {
+                    tables.push("customer_search");
+                }
                 sqlx::query(&format!("ANALYZE {}", tables.join(", ")))
                     .execute(&self.pool)
                     .await?;

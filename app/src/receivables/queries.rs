@@ -222,6 +222,65 @@ fn push_invoice_matches(sql: &mut Sql, dialect: Dialect, org_id: i64, term: &str
     sql.push(")");
 }
 
+/// A search matching at most this many rows is run once and its rows then read by id.
+const MATCHES_BY_ID: usize = 2_000;
+
+/// What a list's search matched.
+enum Matches {
+    /// No search.
+    All,
+    /// The ids of every match (a few): the page (and its totals) read these rows by key
+    /// rather than search again, and sorting them costs nothing.
+    Ids(Vec<i64>),
+    /// Too many to list: the search stays a subquery, and the planner walks the sort order
+    /// (dense matches fill a page quickly).
+    Broad,
+}
+
+impl Matches {
+    /// Runs the search that `matches` appends (a `SELECT <id> …`), keeping the ids when there
+    /// are few. Searching once this way costs the same for any term, where the planner,
+    /// guessing how many rows match, would sometimes walk a whole sort index for a page.
+    async fn find(db: &Db, matches: impl FnOnce(&mut Sql)) -> Result<Self, AppError> {
+        let mut sql = Sql::default();
+        sql.push("SELECT * FROM (");
+        matches(&mut sql);
+        sql.push(") AS matched LIMIT ")
+            .bind(MATCHES_BY_ID as i64 + 1);
+        let ids: Vec<(i64,)> = sql.query_as().fetch_all(db.pool()).await?;
+        Ok(if ids.len() > MATCHES_BY_ID {
+            Self::Broad
+        } else {
+            Self::Ids(ids.into_iter().map(|(id,)| id).collect())
+        })
+    }
+
+    /// Appends ` AND <column> IN (…)` for the matches (nothing when there is no search).
+    fn push(&self, sql: &mut Sql, column: &str, matches: impl FnOnce(&mut Sql)) {
+        match self {
+            Self::All => {}
+            Self::Ids(ids) if ids.is_empty() => {
+                sql.push(" AND 1 = 0");
+            }
+            Self::Ids(ids) => {
+                sql.push(&format!(" AND {column} IN ("));
+                for (n, id) in ids.iter().enumerate() {
+                    if n > 0 {
+                        sql.push(", ");
+                    }
+                    sql.bind(*id);
+                }
+                sql.push(")");
+            }
+            Self::Broad => {
+                sql.push(&format!(" AND {column} IN ("));
+                matches(sql);
+                sql.push(")");
+            }
+        }
+    }
+}
+
 fn date(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
 }
@@ -285,16 +344,18 @@ pub async fn list_customers(
     filter: &CustomerFilter,
 ) -> Result<CustomerPage, AppError> {
     let today = org_today(db, member.org_id).await?;
+    let search = |sql: &mut Sql| push_customer_matches(sql, db.dialect(), member.org_id, &filter.q);
+    let matches = if filter.q.trim().is_empty() {
+        Matches::All
+    } else {
+        Matches::find(db, search).await?
+    };
     let mut sql = Sql::default();
     sql.push(&format!(
         "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE org_id = "
     ))
     .bind(member.org_id);
-    if !filter.q.trim().is_empty() {
-        sql.push(" AND id IN (");
-        push_customer_matches(&mut sql, db.dialect(), member.org_id, &filter.q);
-        sql.push(")");
-    }
+    matches.push(&mut sql, "id", search);
     if filter.overdue_only {
         sql.push(" AND oldest_open_due < ").bind(date(today));
     }
@@ -408,6 +469,7 @@ fn invoice_conditions(
     dialect: Dialect,
     member: Member,
     filter: &InvoiceFilter,
+    matches: &Matches,
     today: NaiveDate,
     table: Table,
 ) -> Result<(), AppError> {
@@ -417,11 +479,11 @@ fn invoice_conditions(
     };
     sql.push(&format!(" WHERE {a}.org_id = "))
         .bind(member.org_id);
-    if !filter.q.trim().is_empty() && table == Table::Invoices {
+    if table == Table::Invoices {
         // By number, or by anything the customer search knows (name, email, phone).
-        sql.push(" AND i.id IN (");
-        push_invoice_matches(sql, dialect, member.org_id, &filter.q);
-        sql.push(")");
+        matches.push(sql, "i.id", |sql| {
+            push_invoice_matches(sql, dialect, member.org_id, &filter.q)
+        });
     }
     if let Some(status) = filter.status {
         sql.push(&format!(" AND {a}.status = "))
@@ -491,6 +553,14 @@ pub async fn list_invoices(
     filter: &InvoiceFilter,
 ) -> Result<InvoicePage, AppError> {
     let today = org_today(db, member.org_id).await?;
+    let matches = if filter.q.trim().is_empty() {
+        Matches::All
+    } else {
+        Matches::find(db, |sql| {
+            push_invoice_matches(sql, db.dialect(), member.org_id, &filter.q)
+        })
+        .await?
+    };
     let mut sql = Sql::default();
     sql.push(&format!("SELECT {INVOICE_COLUMNS} {INVOICE_FROM}"));
     invoice_conditions(
@@ -498,6 +568,7 @@ pub async fn list_invoices(
         db.dialect(),
         member,
         filter,
+        &matches,
         today,
         Table::Invoices,
     )?;
@@ -529,6 +600,7 @@ pub async fn list_invoices(
             db.dialect(),
             member,
             filter,
+            &matches,
             today,
             Table::Rollups,
         )?;
@@ -542,6 +614,7 @@ pub async fn list_invoices(
             db.dialect(),
             member,
             filter,
+            &matches,
             today,
             Table::Invoices,
         )?;
