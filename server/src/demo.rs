@@ -109,11 +109,8 @@ pub async fn load_books(
     let today = chrono::Utc::now().with_timezone(&tz).date_naive();
     let (customers, invoices) = demo_books::generate(size.customers, size.invoices, today, seed);
     let mut tx = db.begin().await?;
-    let summary = ImportSummary {
-        customers: upsert::upsert_customers(&mut tx, org_id, demo_books::SOURCE, &customers)
-            .await?,
-        invoices: upsert::upsert_invoices(&mut tx, org_id, demo_books::SOURCE, &invoices).await?,
-    };
+    let summary =
+        upsert::upsert_books(&mut tx, org_id, demo_books::SOURCE, &customers, &invoices).await?;
     tx.commit().await?;
     upsert::refresh_statistics_after(db, &summary).await?;
     Ok(summary)

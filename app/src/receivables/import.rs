@@ -88,11 +88,14 @@ pub async fn import_csv(
         }
         None => Vec::new(),
     };
-    let summary = ImportSummary {
-        customers: upsert::upsert_customers(&mut tx, member.org_id, SOURCE, &customer_records)
-            .await?,
-        invoices: upsert::upsert_invoices(&mut tx, member.org_id, SOURCE, &invoice_records).await?,
-    };
+    let summary = upsert::upsert_books(
+        &mut tx,
+        member.org_id,
+        SOURCE,
+        &customer_records,
+        &invoice_records,
+    )
+    .await?;
     tx.commit().await?;
     upsert::refresh_statistics_after(db, &summary).await?;
     tracing::info!(?summary, "CSV import finished");
