@@ -43,7 +43,11 @@ pub const CUSTOMER_COLUMNS: [(&str, bool, &str); 18] = [
         "IANA zone, e.g. Europe/London; calling hours follow it",
     ),
     ("notes", false, ""),
-    ("opted_out", false, "true to never call this customer"),
+    (
+        "opted_out",
+        false,
+        "true to never call this customer (a later file cannot undo an opt-out)",
+    ),
     ("contact_name", false, "Primary contact person"),
     ("contact_email", false, ""),
     (
