@@ -7,6 +7,7 @@ pub mod error;
 pub mod integrations;
 pub mod pages;
 pub mod receivables;
+pub mod reminders;
 pub mod shell;
 
 #[cfg(feature = "ssr")]
