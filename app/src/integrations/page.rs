@@ -253,6 +253,7 @@ fn Progress(run: RunView) -> impl IntoView {
         "contacts" => "reading customers",
         "details" => "reading customer details",
         "invoices" => "reading invoices",
+        "reconcile" => "checking for invoices deleted in Zoho Books",
         _ => "starting",
     };
     view! {
