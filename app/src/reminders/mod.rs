@@ -1,8 +1,11 @@
 //! Reminders: the calling rules the engine enforces (where the debtor is, when they may be
-//! called, how often), shared by the scheduler, the pre-call check and the dry-run calendar.
+//! called, how often) and a reminder's state machine, shared by the scheduler, the pre-call
+//! check and the dry-run calendar.
 
 #[cfg(feature = "ssr")]
 mod country_zones;
+#[cfg(feature = "ssr")]
+pub mod machine;
 #[cfg(feature = "ssr")]
 pub mod rules;
 #[cfg(feature = "ssr")]
