@@ -456,15 +456,7 @@ async fn write_customers(
         );
         for chunk in changed.chunks(JSON_BATCH) {
             let rows: Vec<CustomerJson<'_>> = chunk.iter().map(CustomerJson::new).collect();
-            let json = serde_json::to_string(&rows)
-                .map_err(|e| AppError::internal("encoding customers", e))?;
-            sqlx::query(&sql)
-                .bind(org_id)
-                .bind(source)
-                .bind(now)
-                .bind(json)
-                .execute(&mut **tx)
-                .await?;
+            execute_json(tx, &sql, (org_id, source, now), &rows).await?;
         }
         return Ok(());
     }
@@ -731,6 +723,25 @@ struct InvoiceJson<'a> {
     source_updated_at: Option<i64>,
 }
 
+/// Runs a PostgreSQL bulk write whose parameters are the organization, the source, the time
+/// of the write and `rows` as one JSON array.
+async fn execute_json<T: Serialize>(
+    tx: &mut Tx<'_>,
+    sql: &str,
+    (org_id, source, now): (i64, &str, i64),
+    rows: &[T],
+) -> Result<(), AppError> {
+    let json = serde_json::to_string(rows).map_err(|e| AppError::internal("encoding rows", e))?;
+    sqlx::query(sql)
+        .bind(org_id)
+        .bind(source)
+        .bind(now)
+        .bind(json)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// Rows per statement when PostgreSQL reads them from one JSON parameter.
 const JSON_BATCH: usize = 5_000;
 
@@ -775,15 +786,7 @@ async fn write_invoices(
                     source_updated_at: r.source_updated_at,
                 })
                 .collect();
-            let json = serde_json::to_string(&rows)
-                .map_err(|e| AppError::internal("encoding invoices", e))?;
-            sqlx::query(&sql)
-                .bind(org_id)
-                .bind(source)
-                .bind(now)
-                .bind(json)
-                .execute(&mut **tx)
-                .await?;
+            execute_json(tx, &sql, (org_id, source, now), &rows).await?;
         }
         return Ok(());
     }
