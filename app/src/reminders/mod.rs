@@ -1,11 +1,12 @@
 //! Reminders: the calling rules the engine enforces (where the debtor is, when they may be
-//! called, how often) and a reminder's state machine, shared by the scheduler, the pre-call
+//! called, how often), the business profile and a reminder's state machine, shared by the scheduler, the pre-call
 //! check and the dry-run calendar.
 
 #[cfg(feature = "ssr")]
 mod country_zones;
 #[cfg(feature = "ssr")]
 pub mod machine;
+pub mod profile;
 #[cfg(feature = "ssr")]
 pub mod rules;
 #[cfg(feature = "ssr")]

@@ -1,0 +1,434 @@
+//! The business profile: who is calling, in which words, when, how often, and the reminder
+//! sequence. Shared by the Settings form (in the browser) and the engine; [`validate`] gives
+//! every field problem at once.
+//!
+//! [`validate`]: BusinessProfile::validate
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::FieldErrors;
+
+/// The placeholders a call script may use.
+pub const PLACEHOLDERS: [&str; 6] = [
+    "customer",
+    "invoice_number",
+    "amount",
+    "due_date",
+    "business_name",
+    "payment_link",
+];
+
+/// How a reminder reaches the customer (email comes later).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Call,
+}
+
+/// One step of the reminder sequence: `offset_days` before (negative), on (0) or after
+/// (positive) the due date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SequenceStep {
+    pub offset_days: i32,
+    pub channel: Channel,
+}
+
+impl SequenceStep {
+    pub fn describe(self) -> String {
+        let days = |n: i32| {
+            if n == 1 {
+                "1 day".to_owned()
+            } else {
+                format!("{n} days")
+            }
+        };
+        match self.offset_days {
+            0 => "on the due date".to_owned(),
+            n if n < 0 => format!("{} before the due date", days(-n)),
+            n => format!("{} after the due date", days(n)),
+        }
+    }
+}
+
+/// A business's calling rules and words.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BusinessProfile {
+    pub business_name: String,
+    /// How the agent names the business on the phone.
+    pub caller_identity: String,
+    /// BCP 47, e.g. `en` or `en-GB`.
+    pub language: String,
+    /// IANA zone of the business (its holidays and reports).
+    pub timezone: String,
+    /// What the agent says after the opening, with `{placeholders}`.
+    pub script: String,
+    pub payment_link: String,
+    /// Calling hours, `HH:MM`, in the debtor's local time (narrowed to the law's by the engine).
+    pub call_start: String,
+    pub call_end: String,
+    /// Monday first.
+    pub call_days: [bool; 7],
+    /// `YYYY-MM-DD`.
+    pub holidays: Vec<String>,
+    /// Invoices with a smaller balance are not worth a call (minor units of the invoice's
+    /// currency).
+    pub min_balance_minor: i64,
+    pub max_attempts: u32,
+    pub retry_no_answer_minutes: u32,
+    pub retry_busy_minutes: u32,
+    pub retry_failed_minutes: u32,
+    /// A call the agent has not reported on after this long has failed.
+    pub agent_timeout_minutes: u32,
+    pub sequence: Vec<SequenceStep>,
+    /// Off for a new organization until someone has looked at the dry-run calendar.
+    pub calls_enabled: bool,
+}
+
+impl BusinessProfile {
+    /// The starting profile of an organization: weekday office hours, three calls (on the due
+    /// date, a week and two weeks after), calls off.
+    pub fn new(business_name: &str, timezone: &str) -> Self {
+        Self {
+            business_name: business_name.to_owned(),
+            caller_identity: business_name.to_owned(),
+            language: "en".into(),
+            timezone: timezone.to_owned(),
+            script: "I'm calling about invoice {invoice_number} for {amount}, which was due on \
+                     {due_date}. Could you tell me when it will be paid?"
+                .into(),
+            payment_link: String::new(),
+            call_start: "09:00".into(),
+            call_end: "18:00".into(),
+            call_days: [true, true, true, true, true, false, false],
+            holidays: Vec::new(),
+            min_balance_minor: 0,
+            max_attempts: 3,
+            retry_no_answer_minutes: 240,
+            retry_busy_minutes: 60,
+            retry_failed_minutes: 120,
+            agent_timeout_minutes: 10,
+            sequence: [0, 7, 14]
+                .map(|offset_days| SequenceStep {
+                    offset_days,
+                    channel: Channel::Call,
+                })
+                .to_vec(),
+            calls_enabled: false,
+        }
+    }
+
+    /// Every problem with the profile, by field.
+    pub fn validate(&self) -> Result<(), FieldErrors> {
+        let mut errors = FieldErrors::new();
+        for (field, value, max) in [
+            ("business_name", &self.business_name, 100),
+            ("caller_identity", &self.caller_identity, 100),
+        ] {
+            let len = value.trim().chars().count();
+            if len == 0 {
+                errors.add(field, "Required.");
+            } else if len > max {
+                errors.add(field, format!("At most {max} characters."));
+            }
+        }
+        if !valid_language(&self.language) {
+            errors.add("language", "Use a language tag such as en or en-GB.");
+        }
+        if self.timezone.trim().is_empty() {
+            errors.add("timezone", "Required.");
+        } else if !valid_timezone(&self.timezone) {
+            errors.add("timezone", "Use an IANA time zone such as Europe/London.");
+        }
+        match placeholders(&self.script) {
+            _ if self.script.trim().is_empty() => errors.add("script", "Required."),
+            _ if self.script.chars().count() > 2_000 => {
+                errors.add("script", "At most 2,000 characters.")
+            }
+            Err(message) => errors.add("script", message),
+            Ok(used) => {
+                if used.contains(&"payment_link") && self.payment_link.trim().is_empty() {
+                    errors.add(
+                        "payment_link",
+                        "The script uses {payment_link}: give the link.",
+                    );
+                }
+            }
+        }
+        let link = self.payment_link.trim();
+        let web_address = link.starts_with("https://") || link.starts_with("http://");
+        if !link.is_empty() && !web_address {
+            errors.add("payment_link", "Use a full web address (https://…).");
+        }
+        let start = parse_time(&self.call_start);
+        let end = parse_time(&self.call_end);
+        if start.is_none() {
+            errors.add("call_start", "Use a time like 09:00.");
+        }
+        if end.is_none() {
+            errors.add("call_end", "Use a time like 18:00.");
+        }
+        if let (Some(start), Some(end)) = (start, end)
+            && start >= end
+        {
+            errors.add("call_end", "The calling hours must end after they start.");
+        }
+        if !self.call_days.iter().any(|d| *d) {
+            errors.add("call_days", "Choose at least one calling day.");
+        }
+        if self.holidays.len() > 366 {
+            errors.add("holidays", "At most 366 holidays.");
+        }
+        if let Some(bad) = self.holidays.iter().find(|d| !valid_date(d)) {
+            errors.add(
+                "holidays",
+                format!("{bad:?} is not a date like 2026-12-25."),
+            );
+        }
+        if self.min_balance_minor < 0 {
+            errors.add("min_balance_minor", "Cannot be negative.");
+        }
+        if !(1..=20).contains(&self.max_attempts) {
+            errors.add("max_attempts", "Between 1 and 20.");
+        }
+        for (field, minutes) in [
+            ("retry_no_answer_minutes", self.retry_no_answer_minutes),
+            ("retry_busy_minutes", self.retry_busy_minutes),
+            ("retry_failed_minutes", self.retry_failed_minutes),
+        ] {
+            if !(15..=7 * 24 * 60).contains(&minutes) {
+                errors.add(field, "Between 15 minutes and 7 days.");
+            }
+        }
+        if !(1..=60).contains(&self.agent_timeout_minutes) {
+            errors.add("agent_timeout_minutes", "Between 1 and 60 minutes.");
+        }
+        if self.sequence.is_empty() || self.sequence.len() > 10 {
+            errors.add("sequence", "Between 1 and 10 steps.");
+        } else if let Some(step) = self
+            .sequence
+            .iter()
+            .find(|s| !(-60..=365).contains(&s.offset_days))
+        {
+            errors.add(
+                "sequence",
+                format!(
+                    "{}: steps go from 60 days before to 365 days after the due date.",
+                    step.describe()
+                ),
+            );
+        } else {
+            let mut offsets: Vec<i32> = self.sequence.iter().map(|s| s.offset_days).collect();
+            offsets.sort_unstable();
+            if offsets.windows(2).any(|w| w[0] == w[1]) {
+                errors.add("sequence", "Two steps fall on the same day.");
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The words every call opens with: who is calling, that it is an AI, that the call is
+    /// recorded, and how to stop the calls.
+    pub fn opening(&self) -> String {
+        format!(
+            "Hello, this is an automated assistant calling on behalf of {}. I'm an AI, and this \
+             call is recorded. If you would rather not get these calls, just say so and we will \
+             stop.",
+            self.caller_identity.trim()
+        )
+    }
+
+    /// The script with its placeholders filled (`values` by placeholder name; the business
+    /// name and payment link come from the profile).
+    pub fn render_script(&self, values: &[(&str, &str)]) -> String {
+        let mut out = String::with_capacity(self.script.len() + 64);
+        let mut rest = self.script.as_str();
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            let after = &rest[open + 1..];
+            match after.find('}') {
+                Some(close) => {
+                    let name = &after[..close];
+                    let value = match name {
+                        "business_name" => Some(self.business_name.as_str()),
+                        "payment_link" => Some(self.payment_link.as_str()),
+                        _ => values.iter().find(|(k, _)| *k == name).map(|(_, v)| *v),
+                    };
+                    match value {
+                        Some(value) => out.push_str(value),
+                        None => out.push_str(&rest[open..open + close + 2]),
+                    }
+                    rest = &after[close + 1..];
+                }
+                None => {
+                    out.push_str(&rest[open..]);
+                    rest = "";
+                }
+            }
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
+/// The placeholders `script` uses, or what is wrong with one.
+fn placeholders(script: &str) -> Result<Vec<&str>, String> {
+    let mut used = Vec::new();
+    let mut rest = script;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let close = after
+            .find('}')
+            .ok_or_else(|| "A { is not closed with }.".to_owned())?;
+        let name = &after[..close];
+        if !PLACEHOLDERS.contains(&name) {
+            return Err(format!(
+                "Unknown placeholder {{{name}}}. Use {}.",
+                PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(", ")
+            ));
+        }
+        used.push(name);
+        rest = &after[close + 1..];
+    }
+    Ok(used)
+}
+
+/// `HH:MM` (24-hour) as minutes after midnight; `24:00` is the end of the day.
+pub fn parse_time(text: &str) -> Option<u32> {
+    let (h, m) = text.trim().split_once(':')?;
+    if h.len() != 2 || m.len() != 2 {
+        return None;
+    }
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    (h < 24 && m < 60 || h == 24 && m == 0).then_some(h * 60 + m)
+}
+
+fn valid_date(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('-').collect();
+    let [y, m, d] = parts.as_slice() else {
+        return false;
+    };
+    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return false;
+    }
+    match (y.parse::<i32>(), m.parse::<u32>(), d.parse::<u32>()) {
+        (Ok(y), Ok(m), Ok(d)) => {
+            let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+            let days = match m {
+                1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+                4 | 6 | 9 | 11 => 30,
+                2 if leap => 29,
+                2 => 28,
+                _ => return false,
+            };
+            (1..=days).contains(&d)
+        }
+        _ => false,
+    }
+}
+
+fn valid_language(tag: &str) -> bool {
+    let mut parts = tag.split('-');
+    let primary = parts.next().unwrap_or("");
+    (2..=3).contains(&primary.len())
+        && primary.chars().all(|c| c.is_ascii_lowercase())
+        && parts.all(|p| (2..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()))
+}
+
+#[cfg(feature = "ssr")]
+fn valid_timezone(name: &str) -> bool {
+    name.trim().parse::<chrono_tz::Tz>().is_ok()
+}
+
+/// In the browser the server has the last word on zones: only the form is checked here.
+#[cfg(not(feature = "ssr"))]
+fn valid_timezone(name: &str) -> bool {
+    name.contains('/') || name == "UTC"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_starting_profile_is_valid_and_calls_are_off() {
+        let profile = BusinessProfile::new("Acme Ltd", "Europe/London");
+        assert_eq!(profile.validate(), Ok(()));
+        assert!(!profile.calls_enabled);
+        assert_eq!(profile.agent_timeout_minutes, 10);
+    }
+
+    #[test]
+    fn every_problem_is_named_by_field() {
+        let mut profile = BusinessProfile::new("", "Mars/Olympus");
+        profile.script = "Pay {amount} now, {nickname}".into();
+        profile.call_start = "18:00".into();
+        profile.call_end = "09:00".into();
+        profile.call_days = [false; 7];
+        profile.holidays = vec!["2026-02-30".into()];
+        profile.max_attempts = 0;
+        profile.retry_busy_minutes = 5;
+        profile.agent_timeout_minutes = 0;
+        profile.sequence.push(SequenceStep {
+            offset_days: 7,
+            channel: Channel::Call,
+        });
+        let errors = profile.validate().unwrap_err();
+        for field in [
+            "business_name",
+            "caller_identity",
+            "timezone",
+            "script",
+            "call_end",
+            "call_days",
+            "holidays",
+            "max_attempts",
+            "retry_busy_minutes",
+            "agent_timeout_minutes",
+            "sequence",
+        ] {
+            assert!(errors.get(field).is_some(), "{field}: {errors:?}");
+        }
+        assert!(errors.get("script").unwrap().contains("{nickname}"));
+        assert_eq!(
+            errors.get("sequence"),
+            Some("Two steps fall on the same day.")
+        );
+    }
+
+    #[test]
+    fn the_script_is_filled_in_and_the_opening_discloses() {
+        let mut profile = BusinessProfile::new("Acme Ltd", "Europe/London");
+        profile.script =
+            "Invoice {invoice_number} from {business_name}: {amount}. {payment_link}".into();
+        profile.payment_link = "https://pay.example/acme".into();
+        assert_eq!(profile.validate(), Ok(()));
+        assert_eq!(
+            profile.render_script(&[("invoice_number", "INV-7"), ("amount", "£250.00")]),
+            "Invoice INV-7 from Acme Ltd: £250.00. https://pay.example/acme"
+        );
+        let opening = profile.opening();
+        for part in ["Acme Ltd", "AI", "recorded", "not get these calls"] {
+            assert!(opening.contains(part), "{part}");
+        }
+    }
+
+    #[test]
+    fn times_dates_and_steps() {
+        assert_eq!(parse_time("08:30"), Some(510));
+        assert_eq!(parse_time("24:00"), Some(1440));
+        assert_eq!(parse_time("24:01"), None);
+        assert_eq!(parse_time("8:30"), None);
+        assert!(valid_date("2028-02-29") && !valid_date("2026-02-29") && !valid_date("2026-13-01"));
+        let step = |offset_days| SequenceStep {
+            offset_days,
+            channel: Channel::Call,
+        };
+        assert_eq!(step(-3).describe(), "3 days before the due date");
+        assert_eq!(step(0).describe(), "on the due date");
+        assert_eq!(step(1).describe(), "1 day after the due date");
+    }
+}
