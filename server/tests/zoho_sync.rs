@@ -390,6 +390,12 @@ zoho_test!(connect_and_first_sync, 250, 600, |h| {
         page.body
     );
 
+    // The first sync read every invoice: no reconciliation list on top.
+    assert_eq!(
+        h.fake.calls("invoices.list") as usize,
+        h.fake.invoices(&h.books_org).len().div_ceil(200)
+    );
+
     // Nothing changed: one list call per entity, nothing written.
     h.fake.reset_counters();
     let again = h.finished().await;

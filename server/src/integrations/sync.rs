@@ -542,6 +542,11 @@ impl Run<'_> {
         if started - self.connection.reconciled_at < every {
             return Ok(());
         }
+        // A first sync has just read every invoice there is: nothing to compare yet, and the
+        // unpaid list would cost a call per 200 open invoices of the day's quota.
+        if self.connection.invoices_watermark.is_none() {
+            return self.reconciled(started).await;
+        }
         let mut unpaid = HashSet::new();
         let mut page = 1;
         loop {
@@ -585,9 +590,13 @@ impl Run<'_> {
                 self.zoho.settled(self.org_id(), deleted);
             }
         }
+        self.reconciled(started).await
+    }
+
+    async fn reconciled(&self, at: i64) -> Result<(), Stop> {
         sqlx::query("UPDATE integration_connections SET reconciled_at = $2 WHERE id = $1")
             .bind(self.connection.id)
-            .bind(started)
+            .bind(at)
             .execute(self.db.pool())
             .await?;
         Ok(())
