@@ -7,6 +7,9 @@
 
 use std::time::Instant;
 
+#[path = "../tests/common/consent.rs"]
+mod consent;
+
 use chrono::Duration;
 use sqlx::Connection;
 
@@ -44,18 +47,7 @@ async fn grant_code(fake: &FakeZoho) -> String {
         fake.accounts_url(DataCentre::Us)
     );
     let page = http.get(&url).send().await.unwrap().text().await.unwrap();
-    let action = regex::Regex::new(r#"<form method="post" action="([^"]+)">"#)
-        .unwrap()
-        .captures(&page)
-        .expect("consent form")[1]
-        .to_owned();
-    let inputs =
-        regex::Regex::new(r#"<input type="hidden" name="(\w+)" value="([^"]*)">"#).unwrap();
-    let mut fields: Vec<(String, String)> = inputs
-        .captures_iter(&page)
-        .map(|c| (c[1].to_owned(), c[2].replace("&amp;", "&")))
-        .collect();
-    fields.push(("decision".into(), "accept".into()));
+    let (action, fields) = consent::consent_form(&page, "accept");
     let answer = http.post(&action).form(&fields).send().await.unwrap();
     let back = reqwest::Url::parse(answer.headers()["location"].to_str().unwrap()).unwrap();
     back.query_pairs()

@@ -2,18 +2,10 @@
 
 mod common;
 
-use app::accounts::service::{self, Member};
+use app::accounts::service::Member;
 use app::error::AppError;
 use app::receivables::import::import_csv;
-use common::{Client, TestApp};
-
-async fn member(app: &TestApp, client: &mut Client) -> Member {
-    let user_id = client.user_id().await;
-    let org_id = client.org_id().await;
-    service::switch_org(&app.db, user_id, org_id)
-        .await
-        .expect("member")
-}
+use common::TestApp;
 
 /// A customers file of `n` customers in a few countries, with a mix of phone numbers.
 fn customers_csv(n: usize) -> String {
@@ -109,7 +101,7 @@ async fn count(app: &TestApp, sql: &'static str, org_id: i64) -> i64 {
 both_backends! {
     async fn importing_the_same_files_twice_changes_nothing(app: TestApp) {
         let mut owner = app.signed_up("Ana", "ana@example.com", "Acme").await;
-        let member = member(&app, &mut owner).await;
+        let member = app.member(&mut owner).await;
         let customers = customers_csv(40);
         let invoices = invoices_csv(40, 3);
 
@@ -129,7 +121,7 @@ both_backends! {
 
     async fn an_opt_out_survives_later_imports(app: TestApp) {
         let mut owner = app.signed_up("Ana", "ana@example.com", "Acme").await;
-        let member = member(&app, &mut owner).await;
+        let member = app.member(&mut owner).await;
         let header = "customer_id,display_name,currency,billing_country,opted_out\n";
         let opted_out = format!("{header}C1,Customer 1,GBP,GB,true\nC2,Customer 2,GBP,GB,false\n");
         import_csv(&app.db, member, Some(opted_out.as_bytes()), None).await.unwrap();
@@ -146,7 +138,7 @@ both_backends! {
         use app::receivables::queries::{list_customers, list_invoices};
         use app::receivables::views::{CustomerFilter, InvoiceFilter};
         let mut owner = app.signed_up("Ana", "ana@example.com", "Acme").await;
-        let member = member(&app, &mut owner).await;
+        let member = app.member(&mut owner).await;
         let customers = customers_csv(2_100);
         import_csv(&app.db, member, Some(customers.as_bytes()), Some(invoices_csv(2_100, 1).as_bytes())).await.unwrap();
         // "customer 1" names 1, 10–19, 100–199 and 1000–1999 (few enough to be read by id);
@@ -189,7 +181,7 @@ both_backends! {
 
     async fn a_changed_invoice_is_updated_and_totals_follow(app: TestApp) {
         let mut owner = app.signed_up("Ana", "ana@example.com", "Acme").await;
-        let member = member(&app, &mut owner).await;
+        let member = app.member(&mut owner).await;
         let customers = customers_csv(2);
         let invoices = invoices_csv(2, 3);
         import_csv(&app.db, member, Some(customers.as_bytes()), Some(invoices.as_bytes())).await.unwrap();
@@ -210,7 +202,7 @@ both_backends! {
 
     async fn derived_figures_follow_every_kind_of_change(app: TestApp) {
         let mut owner = app.signed_up("Ana", "ana@example.com", "Acme").await;
-        let member = member(&app, &mut owner).await;
+        let member = app.member(&mut owner).await;
         // Large enough for the whole-organization refreshes (2,000+ customers, 500+ keys)...
         let customers = customers_csv(2_400);
         import_csv(&app.db, member, Some(customers.as_bytes()), Some(varied_invoices_csv(2_400, 3_000, 0).as_bytes())).await.unwrap();
@@ -235,7 +227,7 @@ both_backends! {
 
     async fn one_bad_row_imports_nothing_and_is_named(app: TestApp) {
         let mut owner = app.signed_up("Ana", "ana@example.com", "Acme").await;
-        let member = member(&app, &mut owner).await;
+        let member = app.member(&mut owner).await;
         let mut customers = customers_csv(100);
         customers = customers.replace("C56,Customer 56,Company 56 Ltd,billing56@example.com,GBP", "C56,Customer 56,Company 56 Ltd,billing56@example.com,POUNDS");
         let invoices = invoices_csv(100, 1);
@@ -258,7 +250,7 @@ both_backends! {
 
     async fn phone_numbers_are_normalized_and_ranked(app: TestApp) {
         let mut owner = app.signed_up("Ana", "ana@example.com", "Acme").await;
-        let member = member(&app, &mut owner).await;
+        let member = app.member(&mut owner).await;
         import_csv(&app.db, member, Some(customers_csv(4).as_bytes()), None).await.unwrap();
         let rows = app.snapshot(
             "SELECT external_id, phone_status, best_phone_e164, best_phone_reason FROM customers WHERE org_id = $1 ORDER BY external_id",
@@ -276,7 +268,7 @@ both_backends! {
 
     async fn viewers_cannot_import(app: TestApp) {
         let mut owner = app.signed_up("Ana", "ana@example.com", "Acme").await;
-        let mut viewer = member(&app, &mut owner).await;
+        let mut viewer = app.member(&mut owner).await;
         viewer.role = app::accounts::model::Role::Viewer;
         let err = import_csv(&app.db, viewer, Some(customers_csv(1).as_bytes()), None).await.unwrap_err();
         assert_eq!(err, AppError::Forbidden);
@@ -285,8 +277,8 @@ both_backends! {
     async fn organizations_import_the_same_ids_separately(app: TestApp) {
         let mut a = app.signed_up("Ana", "ana@example.com", "Acme").await;
         let mut b = app.signed_up("Bo", "bo@example.com", "Bolt").await;
-        let a = member(&app, &mut a).await;
-        let b = member(&app, &mut b).await;
+        let a = app.member(&mut a).await;
+        let b = app.member(&mut b).await;
         import_csv(&app.db, b, Some(customers_csv(3).as_bytes()), Some(invoices_csv(3, 2).as_bytes())).await.unwrap();
         let before = app.snapshot("SELECT id, display_name, content_hash, outstanding_minor FROM customers WHERE org_id = $1 ORDER BY id", b.org_id).await;
         let changed = customers_csv(3).replace("Customer 1,", "Renamed 1,");
@@ -297,7 +289,7 @@ both_backends! {
 
     async fn thousands_of_invoices_import_in_one_go(app: TestApp) {
         let mut owner = app.signed_up("Ana", "ana@example.com", "Acme").await;
-        let member = member(&app, &mut owner).await;
+        let member = app.member(&mut owner).await;
         let summary = import_csv(&app.db, member, Some(customers_csv(500).as_bytes()), Some(invoices_csv(500, 10).as_bytes())).await.unwrap();
         assert_eq!((summary.customers.new, summary.invoices.new), (500, 5_000));
         assert_eq!(count(&app, "SELECT COUNT(*) FROM invoices WHERE org_id = $1", member.org_id).await, 5_000);
@@ -316,7 +308,7 @@ mod reading {
 
     async fn with_books(app: &TestApp) -> Member {
         let mut owner = app.signed_up("Ana", "ana@example.com", "Acme").await;
-        let member = member(app, &mut owner).await;
+        let member = app.member(&mut owner).await;
         load_books(
             &app.db,
             member.org_id,
@@ -446,7 +438,7 @@ mod reading {
         async fn another_organizations_books_stay_out_of_view(app: TestApp) {
             let member = with_books(&app).await;
             let mut other = app.signed_up("Bo", "bo@example.com", "Bolt").await;
-            let other = super::member(&app, &mut other).await;
+            let other = app.member(&mut other).await;
             assert!(list_customers(&app.db, other, &CustomerFilter::default()).await.unwrap().rows.is_empty());
             assert!(list_invoices(&app.db, other, &InvoiceFilter::default()).await.unwrap().rows.is_empty());
             let data = dashboard(&app.db, other).await.unwrap();

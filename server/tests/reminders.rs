@@ -3,24 +3,15 @@
 mod common;
 
 use app::accounts::model::Role;
-use app::accounts::service::{self, Member};
+use app::accounts::service::Member;
 use app::error::AppError;
 use app::reminders::profile::{Channel, SequenceStep};
 use app::reminders::service::{profile, save_profile};
-use common::{Client, TestApp};
-
-async fn member(app: &TestApp, client: &mut Client) -> Member {
-    let user_id = client.user_id().await;
-    let org_id = client.org_id().await;
-    service::switch_org(&app.db, user_id, org_id)
-        .await
-        .expect("member")
-}
 
 both_backends! {
     async fn the_profile_starts_with_calls_off_and_saves_only_when_valid(app: TestApp) {
         let mut owner = app.signed_up("Ana", "ana@example.com", "Acme Ltd").await;
-        let owner = member(&app, &mut owner).await;
+        let owner = app.member(&mut owner).await;
         let start = profile(&app.db, owner).await.unwrap();
         assert_eq!(start.business_name, "Acme Ltd");
         assert!(!start.calls_enabled);
@@ -63,7 +54,7 @@ both_backends! {
 
         // Another organization keeps its own.
         let mut other = app.signed_up("Bo", "bo@example.com", "Other Co").await;
-        let other = member(&app, &mut other).await;
+        let other = app.member(&mut other).await;
         let theirs = profile(&app.db, other).await.unwrap();
         assert_eq!(theirs.business_name, "Other Co");
         assert!(!theirs.calls_enabled);

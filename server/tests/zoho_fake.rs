@@ -2,6 +2,9 @@
 //! limits, the Books envelope, pagination, filters, sorting, comments, rate limits and every
 //! injectable fault.
 
+#[path = "common/consent.rs"]
+mod consent;
+
 use std::collections::HashMap;
 use std::time::{Duration as StdDuration, Instant};
 
@@ -129,18 +132,7 @@ impl Harness {
 
     /// Presses a consent button as the browser would: posts the form's fields to its action.
     async fn press(&self, html: &str, decision: &str) -> Callback {
-        let action = regex::Regex::new(r#"<form method="post" action="([^"]+)">"#)
-            .unwrap()
-            .captures(html)
-            .expect("a POST form")[1]
-            .to_owned();
-        let inputs =
-            regex::Regex::new(r#"<input type="hidden" name="(\w+)" value="([^"]*)">"#).unwrap();
-        let mut fields: Vec<(String, String)> = inputs
-            .captures_iter(html)
-            .map(|c| (c[1].to_owned(), c[2].replace("&amp;", "&")))
-            .collect();
-        fields.push(("decision".to_owned(), decision.to_owned()));
+        let (action, fields) = consent::consent_form(html, decision);
         let response = self.http.post(&action).form(&fields).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::SEE_OTHER);
         let target = reqwest::Url::parse(&location(response.headers())).unwrap();

@@ -187,18 +187,7 @@ impl Harness {
             .text()
             .await
             .unwrap();
-        let action = regex::Regex::new(r#"<form method="post" action="([^"]+)">"#)
-            .unwrap()
-            .captures(&page)
-            .expect("the consent form")[1]
-            .to_owned();
-        let inputs =
-            regex::Regex::new(r#"<input type="hidden" name="(\w+)" value="([^"]*)">"#).unwrap();
-        let mut fields: Vec<(String, String)> = inputs
-            .captures_iter(&page)
-            .map(|c| (c[1].to_owned(), c[2].replace("&amp;", "&")))
-            .collect();
-        fields.push(("decision".into(), "accept".into()));
+        let (action, fields) = common::consent::consent_form(&page, "accept");
         let consent = self.http.post(&action).form(&fields).send().await.unwrap();
         let back = consent.headers()["location"].to_str().unwrap().to_owned();
         let back = back

@@ -242,16 +242,13 @@ impl BusinessProfile {
     }
 
     /// The script with its placeholders filled (`values` by placeholder name; the business
-    /// name and payment link come from the profile).
+    /// name and payment link come from the profile). Unknown placeholders stay as written.
     pub fn render_script(&self, values: &[(&str, &str)]) -> String {
         let mut out = String::with_capacity(self.script.len() + 64);
-        let mut rest = self.script.as_str();
-        while let Some(open) = rest.find('{') {
-            out.push_str(&rest[..open]);
-            let after = &rest[open + 1..];
-            match after.find('}') {
-                Some(close) => {
-                    let name = &after[..close];
+        for piece in pieces(&self.script) {
+            match piece {
+                Piece::Text(text) | Piece::Unclosed(text) => out.push_str(text),
+                Piece::Placeholder(name) => {
                     let value = match name {
                         "business_name" => Some(self.business_name.as_str()),
                         "payment_link" => Some(self.payment_link.as_str()),
@@ -259,39 +256,57 @@ impl BusinessProfile {
                     };
                     match value {
                         Some(value) => out.push_str(value),
-                        None => out.push_str(&rest[open..open + close + 2]),
+                        None => out.push_str(&format!("{{{name}}}")),
                     }
-                    rest = &after[close + 1..];
-                }
-                None => {
-                    out.push_str(&rest[open..]);
-                    rest = "";
                 }
             }
         }
-        out.push_str(rest);
         out
     }
+}
+
+/// A part of a script: text, a `{placeholder}` (its name), or a `{` never closed (the rest).
+enum Piece<'a> {
+    Text(&'a str),
+    Placeholder(&'a str),
+    Unclosed(&'a str),
+}
+
+fn pieces(script: &str) -> Vec<Piece<'_>> {
+    let mut pieces = Vec::new();
+    let mut rest = script;
+    while let Some(open) = rest.find('{') {
+        pieces.push(Piece::Text(&rest[..open]));
+        match rest[open + 1..].find('}') {
+            Some(close) => {
+                pieces.push(Piece::Placeholder(&rest[open + 1..open + 1 + close]));
+                rest = &rest[open + close + 2..];
+            }
+            None => {
+                pieces.push(Piece::Unclosed(&rest[open..]));
+                return pieces;
+            }
+        }
+    }
+    pieces.push(Piece::Text(rest));
+    pieces
 }
 
 /// The placeholders `script` uses, or what is wrong with one.
 fn placeholders(script: &str) -> Result<Vec<&str>, String> {
     let mut used = Vec::new();
-    let mut rest = script;
-    while let Some(open) = rest.find('{') {
-        let after = &rest[open + 1..];
-        let close = after
-            .find('}')
-            .ok_or_else(|| "A { is not closed with }.".to_owned())?;
-        let name = &after[..close];
-        if !PLACEHOLDERS.contains(&name) {
-            return Err(format!(
-                "Unknown placeholder {{{name}}}. Use {}.",
-                PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(", ")
-            ));
+    for piece in pieces(script) {
+        match piece {
+            Piece::Text(_) => {}
+            Piece::Unclosed(_) => return Err("A { is not closed with }.".to_owned()),
+            Piece::Placeholder(name) if PLACEHOLDERS.contains(&name) => used.push(name),
+            Piece::Placeholder(name) => {
+                return Err(format!(
+                    "Unknown placeholder {{{name}}}. Use {}.",
+                    PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(", ")
+                ));
+            }
         }
-        used.push(name);
-        rest = &after[close + 1..];
     }
     Ok(used)
 }
@@ -304,30 +319,6 @@ pub fn parse_time(text: &str) -> Option<u32> {
     }
     let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
     (h < 24 && m < 60 || h == 24 && m == 0).then_some(h * 60 + m)
-}
-
-fn valid_date(text: &str) -> bool {
-    let parts: Vec<&str> = text.split('-').collect();
-    let [y, m, d] = parts.as_slice() else {
-        return false;
-    };
-    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
-        return false;
-    }
-    match (y.parse::<i32>(), m.parse::<u32>(), d.parse::<u32>()) {
-        (Ok(y), Ok(m), Ok(d)) => {
-            let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-            let days = match m {
-                1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-                4 | 6 | 9 | 11 => 30,
-                2 if leap => 29,
-                2 => 28,
-                _ => return false,
-            };
-            (1..=days).contains(&d)
-        }
-        _ => false,
-    }
 }
 
 fn valid_language(tag: &str) -> bool {
@@ -343,10 +334,26 @@ fn valid_timezone(name: &str) -> bool {
     name.trim().parse::<chrono_tz::Tz>().is_ok()
 }
 
-/// In the browser the server has the last word on zones: only the form is checked here.
+#[cfg(feature = "ssr")]
+fn valid_date(text: &str) -> bool {
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").is_ok()
+}
+
+/// In the browser (no zone or calendar data) the server has the last word on zones and
+/// dates: only their form is checked here.
 #[cfg(not(feature = "ssr"))]
 fn valid_timezone(name: &str) -> bool {
     name.contains('/') || name == "UTC"
+}
+
+#[cfg(not(feature = "ssr"))]
+fn valid_date(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() == 10
+        && b.iter().enumerate().all(|(n, c)| match n {
+            4 | 7 => *c == b'-',
+            _ => c.is_ascii_digit(),
+        })
 }
 
 #[cfg(test)]
@@ -409,6 +416,16 @@ mod tests {
         assert_eq!(
             profile.render_script(&[("invoice_number", "INV-7"), ("amount", "£250.00")]),
             "Invoice INV-7 from Acme Ltd: £250.00. https://pay.example/acme"
+        );
+        // A value not given stays as written; an unclosed brace is refused.
+        assert_eq!(
+            profile.render_script(&[]),
+            "Invoice {invoice_number} from Acme Ltd: {amount}. https://pay.example/acme"
+        );
+        profile.script = "Pay {amount".into();
+        assert_eq!(
+            profile.validate().unwrap_err().get("script"),
+            Some("A { is not closed with }.")
         );
         let opening = profile.opening();
         for part in ["Acme Ltd", "AI", "recorded", "not get these calls"] {

@@ -62,25 +62,18 @@ pub fn debtor_zone(explicit: &str, country: &str, region: &str) -> Result<Debtor
     if country.is_empty() {
         return Err(ZoneError::NoCountry);
     }
-    let names = match region_zones(&country, region) {
-        Some(names) => names,
-        None => {
-            country_zones(&country).ok_or_else(|| ZoneError::UnknownCountry(country.clone()))?
-        }
+    let (names, place) = match region_zones(&country, region) {
+        Some(names) => (names, format!("{}, {country}", region.trim())),
+        None => (
+            country_zones(&country).ok_or_else(|| ZoneError::UnknownCountry(country.clone()))?,
+            country.clone(),
+        ),
     };
     let zones: Vec<Tz> = names.iter().filter_map(|n| n.parse().ok()).collect();
     match zones.as_slice() {
         [] => Err(ZoneError::UnknownCountry(country)),
         [one] => Ok(DebtorZone::Known(*one)),
-        _ => {
-            let region = region.trim();
-            let place = if region.is_empty() || region_zones(&country, region).is_none() {
-                country
-            } else {
-                format!("{region}, {country}")
-            };
-            Ok(DebtorZone::AnyOf { place, zones })
-        }
+        _ => Ok(DebtorZone::AnyOf { place, zones }),
     }
 }
 

@@ -7,6 +7,8 @@
 
 #![allow(dead_code, reason = "each test binary uses part of the harness")]
 
+pub mod consent;
+
 use std::collections::HashMap;
 
 use axum::Router;
@@ -200,6 +202,15 @@ impl TestApp {
             .await;
         assert_eq!(res.status, StatusCode::OK, "sign in failed: {}", res.body);
         client
+    }
+
+    /// The client's membership of its current organization, for calling services directly.
+    pub async fn member(&self, client: &mut Client) -> app::accounts::service::Member {
+        let user_id = client.user_id().await;
+        let org_id = client.org_id().await;
+        app::accounts::service::switch_org(&self.db, user_id, org_id)
+            .await
+            .expect("member")
     }
 
     /// Runs a query returning rows of text, for before/after snapshots.

@@ -354,31 +354,22 @@ impl<T: AccessTokens> BooksApi<T> {
         modified_after: Option<&str>,
         page: u32,
     ) -> Result<(Vec<InvoiceRow>, PageContext), ZohoError> {
-        #[derive(serde::Deserialize)]
-        struct Answer {
-            #[serde(default)]
-            invoices: Vec<InvoiceRow>,
-            #[serde(default)]
-            page_context: PageContext,
-        }
-        let mut query = vec![
-            ("filter_by", "Status.All".to_owned()),
-            ("sort_column", "created_time".into()),
-            ("sort_order", "A".into()),
-            ("page", page.to_string()),
-            ("per_page", "200".into()),
-        ];
-        if let Some(after) = modified_after {
-            query.push(("last_modified_time", after.to_owned()));
-        }
-        let answer: Answer = self.get("/invoices", &query).await?;
-        Ok((answer.invoices, answer.page_context))
+        self.list_invoices("Status.All", modified_after, page).await
     }
 
     /// One page of the invoices still to be paid (sent, overdue, partially paid), oldest first
     /// by creation.
     pub async fn unpaid_invoices_page(
         &self,
+        page: u32,
+    ) -> Result<(Vec<InvoiceRow>, PageContext), ZohoError> {
+        self.list_invoices("Status.Unpaid", None, page).await
+    }
+
+    async fn list_invoices(
+        &self,
+        filter_by: &str,
+        modified_after: Option<&str>,
         page: u32,
     ) -> Result<(Vec<InvoiceRow>, PageContext), ZohoError> {
         #[derive(serde::Deserialize)]
@@ -388,13 +379,16 @@ impl<T: AccessTokens> BooksApi<T> {
             #[serde(default)]
             page_context: PageContext,
         }
-        let query = [
-            ("filter_by", "Status.Unpaid".to_owned()),
+        let mut query = vec![
+            ("filter_by", filter_by.to_owned()),
             ("sort_column", "created_time".into()),
             ("sort_order", "A".into()),
             ("page", page.to_string()),
             ("per_page", "200".into()),
         ];
+        if let Some(after) = modified_after {
+            query.push(("last_modified_time", after.to_owned()));
+        }
         let answer: Answer = self.get("/invoices", &query).await?;
         Ok((answer.invoices, answer.page_context))
     }
