@@ -5,11 +5,19 @@
 #[cfg(feature = "ssr")]
 mod country_zones;
 #[cfg(feature = "ssr")]
+pub mod dispatch;
+#[cfg(feature = "ssr")]
+pub mod generate;
+#[cfg(feature = "ssr")]
 pub mod machine;
 pub mod profile;
 #[cfg(feature = "ssr")]
 pub mod rules;
 #[cfg(feature = "ssr")]
 pub mod service;
+#[cfg(feature = "ssr")]
+pub mod store;
+#[cfg(feature = "ssr")]
+pub mod verify;
 #[cfg(feature = "ssr")]
 pub mod zones;

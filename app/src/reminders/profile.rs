@@ -79,6 +79,12 @@ pub struct BusinessProfile {
     pub retry_failed_minutes: u32,
     /// A call the agent has not reported on after this long has failed.
     pub agent_timeout_minutes: u32,
+    /// Calls of the organization under way at once, at most.
+    #[serde(default = "default_max_concurrent_calls")]
+    pub max_concurrent_calls: u32,
+    /// Calls placed per day (the organization's local day), at most: the call budget.
+    #[serde(default = "default_daily_call_limit")]
+    pub daily_call_limit: u32,
     pub sequence: Vec<SequenceStep>,
     /// Off for a new organization until someone has looked at the dry-run calendar.
     pub calls_enabled: bool,
@@ -107,6 +113,8 @@ impl BusinessProfile {
             retry_busy_minutes: 60,
             retry_failed_minutes: 120,
             agent_timeout_minutes: 10,
+            max_concurrent_calls: default_max_concurrent_calls(),
+            daily_call_limit: default_daily_call_limit(),
             sequence: [0, 7, 14]
                 .map(|offset_days| SequenceStep {
                     offset_days,
@@ -202,6 +210,12 @@ impl BusinessProfile {
         if !(1..=60).contains(&self.agent_timeout_minutes) {
             errors.add("agent_timeout_minutes", "Between 1 and 60 minutes.");
         }
+        if !(1..=50).contains(&self.max_concurrent_calls) {
+            errors.add("max_concurrent_calls", "Between 1 and 50.");
+        }
+        if !(1..=10_000).contains(&self.daily_call_limit) {
+            errors.add("daily_call_limit", "Between 1 and 10,000.");
+        }
         if self.sequence.is_empty() || self.sequence.len() > 10 {
             errors.add("sequence", "Between 1 and 10 steps.");
         } else if let Some(step) = self
@@ -263,6 +277,14 @@ impl BusinessProfile {
         }
         out
     }
+}
+
+fn default_max_concurrent_calls() -> u32 {
+    3
+}
+
+fn default_daily_call_limit() -> u32 {
+    200
 }
 
 /// A part of a script: text, a `{placeholder}` (its name), or a `{` never closed (the rest).

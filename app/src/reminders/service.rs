@@ -12,9 +12,14 @@ use crate::error::AppError;
 /// organization, in its time zone, calls off) when none has been saved.
 #[instrument(skip_all, fields(org_id = member.org_id))]
 pub async fn profile(db: &Db, member: Member) -> Result<BusinessProfile, AppError> {
+    profile_of(db, member.org_id).await
+}
+
+/// The profile of organization `org_id` (for the engines, which act for no member).
+pub async fn profile_of(db: &Db, org_id: i64) -> Result<BusinessProfile, AppError> {
     let stored: Option<String> =
         sqlx::query_scalar("SELECT profile FROM business_profiles WHERE org_id = $1")
-            .bind(member.org_id)
+            .bind(org_id)
             .fetch_optional(db.pool())
             .await?;
     if let Some(json) = stored {
@@ -23,7 +28,7 @@ pub async fn profile(db: &Db, member: Member) -> Result<BusinessProfile, AppErro
     }
     let (name, timezone): (String, String) =
         sqlx::query_as("SELECT name, timezone FROM organizations WHERE id = $1")
-            .bind(member.org_id)
+            .bind(org_id)
             .fetch_one(db.pool())
             .await?;
     Ok(BusinessProfile::new(&name, &timezone))
@@ -44,13 +49,15 @@ pub async fn save_profile(
         .map_err(|e| AppError::internal("writing the business profile", e))?;
     let mut tx = db.begin().await?;
     sqlx::query(
-        "INSERT INTO business_profiles (org_id, profile, updated_at, updated_by) \
-         VALUES ($1, $2, $3, $4) \
+        "INSERT INTO business_profiles (org_id, profile, calls_enabled, updated_at, updated_by) \
+         VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (org_id) DO UPDATE SET profile = excluded.profile, \
-           updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+           calls_enabled = excluded.calls_enabled, updated_at = excluded.updated_at, \
+           updated_by = excluded.updated_by",
     )
     .bind(member.org_id)
     .bind(&json)
+    .bind(i64::from(profile.calls_enabled))
     .bind(now_millis())
     .bind(member.user_id)
     .execute(&mut *tx)

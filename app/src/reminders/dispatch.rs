@@ -1,0 +1,452 @@
+//! From a claimed reminder to a placed call, and a call's reports back to the reminder.
+//!
+//! [`prepare`] runs the pre-call verification on facts read inside the transaction that then
+//! writes the attempt down (the `dial` transition plus a `call_attempts` row), before any call
+//! is placed. [`report`] applies what became of a call. [`sweep_expired`] gives back claims
+//! whose scheduler stopped before dialling and fails calls nobody reported on in time.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::generate::{INVOICE_ROW, InvoiceRow};
+use super::machine::{Change, Status, Transition};
+use super::profile::BusinessProfile;
+use super::service::profile_of;
+use super::store::{self, Actor, Lease, Request, Row, TransitionError};
+use super::verify::{Facts, Verdict, local_day_start, org_zone, verify};
+use crate::db::time::to_millis;
+use crate::db::{Db, Tx};
+use crate::error::AppError;
+use crate::receivables::model::{Currency, Money, NumberStyle};
+
+/// Everything the voice agent needs for one call: handed to the call provider and kept with
+/// the attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallContext {
+    pub business_name: String,
+    pub caller_identity: String,
+    /// Said first: who calls, that it is an AI, that it is recorded, how to opt out.
+    pub opening: String,
+    pub language: String,
+    pub customer_name: String,
+    pub invoice_number: String,
+    /// The balance, formatted (e.g. "£1,234.50").
+    pub amount: String,
+    pub balance_minor: i64,
+    pub currency: String,
+    pub due_date: String,
+    pub payment_link: String,
+    /// The business's script with its placeholders filled.
+    pub script: String,
+}
+
+/// A call to place: the attempt is already written down.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallRequest {
+    pub org_id: i64,
+    pub reminder_id: i64,
+    pub attempt_id: i64,
+    pub attempt_no: i64,
+    pub phone_e164: String,
+    pub context: CallContext,
+}
+
+/// What [`prepare`] decided for a claimed reminder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Prepared {
+    /// Dialled (written down): place this call now.
+    Call(CallRequest),
+    /// The check said no: skipped for good, or back to pending until the given time.
+    Skipped {
+        reason: String,
+        until: Option<DateTime<Utc>>,
+    },
+    /// Calls were switched off meanwhile: back to pending, untouched.
+    Released,
+    /// Another instance or a person moved the reminder meanwhile; nothing done.
+    Lost,
+}
+
+fn context(profile: &BusinessProfile, invoice: &InvoiceRow) -> CallContext {
+    let currency = Currency::parse(&invoice.currency).unwrap_or_else(|_| Currency::unknown());
+    let amount = Money::new(invoice.balance_minor, currency).format(NumberStyle::English);
+    let script = profile.render_script(&[
+        ("customer", &invoice.customer_name),
+        ("invoice_number", &invoice.number),
+        ("amount", &amount),
+        ("due_date", &invoice.due_date),
+    ]);
+    CallContext {
+        business_name: profile.business_name.clone(),
+        caller_identity: profile.caller_identity.clone(),
+        opening: profile.opening(),
+        language: profile.language.clone(),
+        customer_name: invoice.customer_name.clone(),
+        invoice_number: invoice.number.clone(),
+        amount,
+        balance_minor: invoice.balance_minor,
+        currency: invoice.currency.clone(),
+        due_date: invoice.due_date.clone(),
+        payment_link: profile.payment_link.clone(),
+        script,
+    }
+}
+
+async fn count(tx: &mut Tx<'_>, sql: &str, a: i64, b: i64) -> Result<u32, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar(sql).bind(a).bind(b).fetch_one(&mut **tx).await?;
+    Ok(u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+/// The facts about a reminder's invoice and customer and the organization's calls at `now`.
+pub async fn facts(
+    tx: &mut Tx<'_>,
+    profile: &BusinessProfile,
+    row: &Row,
+    now: DateTime<Utc>,
+) -> Result<Option<(InvoiceRow, Facts)>, sqlx::Error> {
+    let Some(invoice) = sqlx::query_as::<_, InvoiceRow>(&format!(
+        "{INVOICE_ROW} WHERE i.id = $1 AND i.org_id = $2"
+    ))
+    .bind(row.invoice_id)
+    .bind(row.org_id)
+    .fetch_optional(&mut **tx)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let mut facts = invoice.facts();
+    facts.calls = store::recent_calls(tx, row.invoice_id, now).await?;
+    facts.customer_on_call = count(
+        tx,
+        "SELECT COUNT(*) FROM call_attempts WHERE org_id = $1 AND customer_id = $2 \
+           AND status IN ('dialling', 'answered')",
+        row.org_id,
+        row.customer_id,
+    )
+    .await?
+        > 0;
+    let active: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM call_attempts WHERE org_id = $1 AND status IN ('dialling', 'answered')",
+    )
+    .bind(row.org_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    facts.org_active_calls = u32::try_from(active).unwrap_or(u32::MAX);
+    let today = now.with_timezone(&org_zone(profile)).date_naive();
+    facts.org_calls_today = count(
+        tx,
+        "SELECT COUNT(*) FROM call_attempts WHERE org_id = $1 AND dialled_at >= $2",
+        row.org_id,
+        to_millis(local_day_start(org_zone(profile), today)),
+    )
+    .await?;
+    Ok(Some((invoice, facts)))
+}
+
+/// The pre-call verification of a reminder claimed by `instance`, and, if it passes, the
+/// attempt written down (committed) before the call is placed.
+pub async fn prepare(
+    db: &Db,
+    instance: &str,
+    row: &Row,
+    now: DateTime<Utc>,
+) -> Result<Prepared, AppError> {
+    let actor = Actor::Scheduler(instance.to_owned());
+    let profile = profile_of(db, row.org_id).await?;
+    let mut tx = db.begin().await?;
+    // One dial at a time per organization: its concurrency and daily budget are counted
+    // under this lock, and a switch-off waits for it.
+    let enabled: Option<i64> = sqlx::query_scalar(
+        "UPDATE business_profiles SET calls_enabled = calls_enabled WHERE org_id = $1 \
+         RETURNING calls_enabled",
+    )
+    .bind(row.org_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let request = |transition: Transition, lease: Lease, attempt_id: Option<i64>| Request {
+        org_id: row.org_id,
+        reminder_id: row.id,
+        transition,
+        actor: &actor,
+        now,
+        claimant: Some(instance),
+        lease,
+        attempt_id,
+        require_expired: false,
+    };
+    if enabled != Some(1) || !profile.calls_enabled {
+        return finish(tx, request(Transition::Release, Lease::Keep, None), Prepared::Released).await;
+    }
+    let Some((invoice, facts)) = facts(&mut tx, &profile, row, now).await? else {
+        return finish(
+            tx,
+            request(Transition::Release, Lease::Keep, None),
+            Prepared::Released,
+        )
+        .await;
+    };
+    let skip = |reason: String, until: Option<DateTime<Utc>>| {
+        (
+            Transition::Skip {
+                reason: reason.clone(),
+                until,
+            },
+            Prepared::Skipped { reason, until },
+        )
+    };
+    let (transition, outcome) = match verify(&profile, &facts, now) {
+        Verdict::Never { reason } => skip(reason, None),
+        Verdict::Hold { reason, until } => skip(reason, Some(until)),
+        Verdict::Call => {
+            let attempt_no = row.attempts + 1;
+            let context = context(&profile, &invoice);
+            let attempt_id: i64 = sqlx::query_scalar(
+                "INSERT INTO call_attempts (org_id, reminder_id, invoice_id, customer_id, \
+                   attempt_no, phone_e164, status, dialled_at, context) \
+                 VALUES ($1, $2, $3, $4, $5, $6, 'dialling', $7, $8) RETURNING id",
+            )
+            .bind(row.org_id)
+            .bind(row.id)
+            .bind(row.invoice_id)
+            .bind(row.customer_id)
+            .bind(attempt_no)
+            .bind(&facts.phone_e164)
+            .bind(to_millis(now))
+            .bind(serde_json::to_string(&context).unwrap_or_default())
+            .fetch_one(&mut *tx)
+            .await?;
+            let deadline = now + Duration::minutes(i64::from(profile.agent_timeout_minutes));
+            let call = CallRequest {
+                org_id: row.org_id,
+                reminder_id: row.id,
+                attempt_id,
+                attempt_no,
+                phone_e164: facts.phone_e164.clone(),
+                context,
+            };
+            return finish(
+                tx,
+                request(Transition::Dial, Lease::Until(deadline), Some(attempt_id)),
+                Prepared::Call(call),
+            )
+            .await;
+        }
+    };
+    finish(tx, request(transition, Lease::Keep, None), outcome).await
+}
+
+async fn finish(
+    mut tx: Tx<'_>,
+    request: Request<'_>,
+    outcome: Prepared,
+) -> Result<Prepared, AppError> {
+    match store::transition(&mut tx, request).await {
+        Ok(_) => {
+            tx.commit().await?;
+            Ok(outcome)
+        }
+        Err(TransitionError::Db(e)) => Err(e.into()),
+        Err(_) => Ok(Prepared::Lost),
+    }
+}
+
+/// Stores the provider's reference for a placed call (e.g. its room).
+pub async fn placed(db: &Db, attempt_id: i64, provider: &str, reference: &str) -> Result<(), AppError> {
+    sqlx::query("UPDATE call_attempts SET provider = $1, provider_ref = $2 WHERE id = $3")
+        .bind(provider)
+        .bind(reference)
+        .bind(attempt_id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// What became of a call, as the provider or the agent reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallEvent {
+    /// The debtor picked up.
+    Answered,
+    /// The conversation ended; the outcome in words.
+    Completed { outcome: String },
+    NoAnswer,
+    Busy,
+    /// The call could not be placed or broke off; `retry` when another attempt makes sense.
+    Failed { reason: String, retry: bool },
+    /// Nobody reported on the call in time.
+    TimedOut,
+}
+
+/// Applies `event` to the reminder's current attempt at `now`.
+pub async fn report(
+    db: &Db,
+    org_id: i64,
+    reminder_id: i64,
+    event: CallEvent,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Change, TransitionError> {
+    let profile = profile_of(db, org_id)
+        .await
+        .map_err(|_| TransitionError::NotFound)?;
+    let mut tx = db.begin().await?;
+    let attempt_id: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM call_attempts WHERE reminder_id = $1 AND org_id = $2 \
+         ORDER BY attempt_no DESC LIMIT 1",
+    )
+    .bind(reminder_id)
+    .bind(org_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let minutes = |m: u32| Duration::minutes(i64::from(m));
+    let (transition, lease, attempt_status) = match &event {
+        CallEvent::Answered => (
+            Transition::Answered,
+            Lease::Until(now + minutes(profile.agent_timeout_minutes)),
+            "answered",
+        ),
+        CallEvent::Completed { outcome } => (
+            Transition::Completed {
+                outcome: outcome.clone(),
+            },
+            Lease::Keep,
+            "completed",
+        ),
+        CallEvent::NoAnswer => (
+            Transition::NoAnswer {
+                next_at: now + minutes(profile.retry_no_answer_minutes),
+            },
+            Lease::Keep,
+            "no_answer",
+        ),
+        CallEvent::Busy => (
+            Transition::NoAnswer {
+                next_at: now + minutes(profile.retry_busy_minutes),
+            },
+            Lease::Keep,
+            "no_answer",
+        ),
+        CallEvent::Failed { reason, .. } => (
+            Transition::CallFailed {
+                reason: reason.clone(),
+            },
+            Lease::Keep,
+            "failed",
+        ),
+        CallEvent::TimedOut => (Transition::TimedOut, Lease::Keep, "timed_out"),
+    };
+    let request = Request {
+        org_id,
+        reminder_id,
+        transition,
+        actor,
+        now,
+        claimant: None,
+        lease,
+        attempt_id,
+        // The monitor's verdict stands only if nothing was heard meanwhile.
+        require_expired: event == CallEvent::TimedOut,
+    };
+    let (row, change) = store::transition(&mut tx, request).await?;
+    if let Some(attempt_id) = attempt_id {
+        let (outcome, reason) = match &event {
+            CallEvent::Completed { outcome } => (outcome.as_str(), ""),
+            CallEvent::Failed { reason, .. } => ("", reason.as_str()),
+            CallEvent::TimedOut => ("", super::machine::TIMEOUT_REASON),
+            CallEvent::Busy => ("", "busy"),
+            CallEvent::NoAnswer => ("", "no answer"),
+            CallEvent::Answered => ("", ""),
+        };
+        let ended = (event != CallEvent::Answered).then_some(to_millis(now));
+        sqlx::query(
+            "UPDATE call_attempts SET status = $1, \
+               connected = CASE WHEN $2 = 1 THEN 1 ELSE connected END, \
+               answered_at = CASE WHEN $2 = 1 THEN $3 ELSE answered_at END, \
+               ended_at = COALESCE($4, ended_at), \
+               outcome = CASE WHEN $5 = '' THEN outcome ELSE $5 END, \
+               reason = CASE WHEN $6 = '' THEN reason ELSE $6 END \
+             WHERE id = $7",
+        )
+        .bind(attempt_status)
+        .bind(i64::from(event == CallEvent::Answered))
+        .bind(to_millis(now))
+        .bind(ended)
+        .bind(outcome)
+        .bind(reason)
+        .bind(attempt_id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    // A call that failed for a passing reason is tried again while attempts remain.
+    if let CallEvent::Failed { retry: true, .. } = event
+        && row.status() == Status::Failed
+        && row.attempts < row.max_attempts
+    {
+        let request = Request {
+            org_id,
+            reminder_id,
+            transition: Transition::Retry {
+                at: now + minutes(profile.retry_failed_minutes),
+            },
+            actor,
+            now,
+            claimant: None,
+            lease: Lease::Keep,
+            attempt_id,
+            require_expired: false,
+        };
+        store::transition(&mut tx, request).await?;
+    }
+    tx.commit().await?;
+    Ok(change)
+}
+
+/// What the monitor did in one sweep.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Claims given back (never dialled).
+    pub released: u64,
+    /// Dialled calls failed with [`super::machine::TIMEOUT_REASON`].
+    pub timed_out: u64,
+}
+
+/// Releases expired claims that were never dialled, and times out dialled calls whose agent
+/// stayed silent past the deadline. A dialled call is never dialled again by this.
+pub async fn sweep_expired(db: &Db, instance: &str, now: DateTime<Utc>) -> Result<Swept, AppError> {
+    let actor = Actor::Scheduler(instance.to_owned());
+    let mut swept = Swept::default();
+    let mut tx = db.begin().await?;
+    let rows = store::expired(&mut tx, now, 200).await?;
+    drop(tx);
+    for row in rows {
+        if row.dialled != 0 {
+            match report(db, row.org_id, row.id, CallEvent::TimedOut, &actor, now).await {
+                Ok(_) => swept.timed_out += 1,
+                Err(TransitionError::Db(e)) => return Err(e.into()),
+                Err(_) => {}
+            }
+        } else {
+            let mut tx = db.begin().await?;
+            let request = Request {
+                org_id: row.org_id,
+                reminder_id: row.id,
+                transition: Transition::Release,
+                actor: &actor,
+                now,
+                claimant: None,
+                lease: Lease::Keep,
+                attempt_id: None,
+                // Only if it is still the expired claim (not claimed again meanwhile).
+                require_expired: true,
+            };
+            match store::transition(&mut tx, request).await {
+                Ok((_, _)) => {
+                    tx.commit().await?;
+                    swept.released += 1;
+                }
+                Err(TransitionError::Db(e)) => return Err(e.into()),
+                Err(_) => {}
+            }
+        }
+    }
+    Ok(swept)
+}
