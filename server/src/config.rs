@@ -34,6 +34,16 @@ pub enum ZohoMode {
     Local,
 }
 
+/// What places the calls the reminder scheduler decides on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallProviderMode {
+    /// The call simulator: calls are "placed" and their outcomes reported after believable
+    /// delays, nothing is dialled (the default until telephony is configured).
+    Simulator,
+    /// No calls are placed; reminders are still generated and shown.
+    None,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `DUECALL_ADDR`: where the HTTP server listens. Default `127.0.0.1:3000`.
@@ -85,6 +95,14 @@ pub struct Config {
     /// `DUECALL_ZOHO_REQUESTS_PER_MINUTE`: Zoho API calls per minute per Books organization
     /// (Zoho allows 100). Default 90.
     pub zoho_requests_per_minute: NonZeroU32,
+    /// `DUECALL_CALL_PROVIDER`: `simulator` (default) or `none`.
+    pub call_provider: CallProviderMode,
+    /// `DUECALL_SCHEDULER`: whether `serve` runs the reminder scheduler itself. Default true;
+    /// set false when separate `duecall worker` processes run it.
+    pub scheduler: bool,
+    /// `DUECALL_SCHEDULER_PAUSE`: `after-claim` or `after-dial` makes the scheduler stop at
+    /// that point and wait, to rehearse a crash there. Unset in normal operation.
+    pub scheduler_pause: Option<crate::reminders::Pause>,
 }
 
 /// A variable that is set but cannot be used.
@@ -272,6 +290,29 @@ impl Config {
             });
         }
 
+        let call_provider = match var("DUECALL_CALL_PROVIDER").as_deref() {
+            None | Some("simulator") => CallProviderMode::Simulator,
+            Some("none") => CallProviderMode::None,
+            Some(other) => {
+                return Err(ConfigError {
+                    var: "DUECALL_CALL_PROVIDER",
+                    message: format!("expected simulator or none, got {other:?}"),
+                });
+            }
+        };
+        let scheduler = parse_bool(&var, "DUECALL_SCHEDULER")?.unwrap_or(true);
+        let scheduler_pause = match var("DUECALL_SCHEDULER_PAUSE").as_deref() {
+            None => None,
+            Some("after-claim") => Some(crate::reminders::Pause::AfterClaim),
+            Some("after-dial") => Some(crate::reminders::Pause::AfterDial),
+            Some(other) => {
+                return Err(ConfigError {
+                    var: "DUECALL_SCHEDULER_PAUSE",
+                    message: format!("expected after-claim or after-dial, got {other:?}"),
+                });
+            }
+        };
+
         Ok(Self {
             addr,
             public_url,
@@ -292,6 +333,9 @@ impl Config {
             keyring,
             sync_interval_hours,
             zoho_requests_per_minute,
+            call_provider,
+            scheduler,
+            scheduler_pause,
         })
     }
 

@@ -6,6 +6,7 @@ pub mod demo;
 pub mod http;
 pub mod integrations;
 pub mod receivables;
+pub mod reminders;
 pub mod telemetry;
 pub mod zoho_fake;
 
@@ -51,6 +52,9 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Run the reminder scheduler without the web server (several may run against one
+    /// PostgreSQL database; set DUECALL_SCHEDULER=false on the web servers then).
+    Worker,
     /// Load the demo organization, its users and books (demo@duecall.test / duecall-demo) and
     /// exit. With a size, (re)generates the main demo organization's books at that size.
     Demo {
@@ -94,6 +98,12 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             );
         }
         Command::Serve => serve(config, db).await?,
+        Command::Worker => {
+            let scheduler = scheduler(&config, &db).spawn();
+            shutdown_signal().await;
+            scheduler.abort();
+            db.close().await;
+        }
     }
     Ok(())
 }
@@ -241,6 +251,32 @@ pub fn integrations(config: &Config, db: &Db) -> anyhow::Result<Integrations> {
     })
 }
 
+/// The reminder scheduler this configuration asks for.
+pub fn scheduler(config: &Config, db: &Db) -> reminders::Scheduler {
+    let clock: Arc<dyn reminders::Clock> = Arc::new(reminders::SystemClock);
+    let provider: Option<Arc<dyn reminders::CallProvider>> = match config.call_provider {
+        config::CallProviderMode::Simulator => {
+            Some(Arc::new(reminders::simulator::Simulator::new(
+                db.clone(),
+                clock.clone(),
+                reminders::simulator::Timing::default(),
+            )))
+        }
+        config::CallProviderMode::None => None,
+    };
+    let settings = reminders::Settings {
+        pause: config.scheduler_pause,
+        ..reminders::Settings::default()
+    };
+    reminders::Scheduler::new(
+        db.clone(),
+        clock,
+        provider,
+        reminders::Scheduler::instance_name(),
+        settings,
+    )
+}
+
 /// The whole HTTP application without integrations (most tests).
 pub fn app(state: AppState, config: &Config) -> Router {
     app_with(state, config, &Integrations::default())
@@ -335,6 +371,9 @@ async fn serve(config: Config, db: Db) -> anyhow::Result<()> {
         );
     }
     let scheduler = services.zoho.clone().map(integrations::engine::spawn);
+    let reminders = config
+        .scheduler
+        .then(|| self::scheduler(&config, &db).spawn());
 
     let store = DbSessionStore::new(db.clone());
     let sweeper = tokio::spawn(async move {
@@ -373,6 +412,9 @@ async fn serve(config: Config, db: Db) -> anyhow::Result<()> {
     sweeper.abort();
     if let Some(scheduler) = scheduler {
         scheduler.abort();
+    }
+    if let Some(reminders) = reminders {
+        reminders.abort();
     }
     db.close().await;
     tracing::info!("Duecall stopped");

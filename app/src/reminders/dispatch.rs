@@ -93,7 +93,11 @@ fn context(profile: &BusinessProfile, invoice: &InvoiceRow) -> CallContext {
 }
 
 async fn count(tx: &mut Tx<'_>, sql: &str, a: i64, b: i64) -> Result<u32, sqlx::Error> {
-    let n: i64 = sqlx::query_scalar(sql).bind(a).bind(b).fetch_one(&mut **tx).await?;
+    let n: i64 = sqlx::query_scalar(sql)
+        .bind(a)
+        .bind(b)
+        .fetch_one(&mut **tx)
+        .await?;
     Ok(u32::try_from(n).unwrap_or(u32::MAX))
 }
 
@@ -175,7 +179,12 @@ pub async fn prepare(
         require_expired: false,
     };
     if enabled != Some(1) || !profile.calls_enabled {
-        return finish(tx, request(Transition::Release, Lease::Keep, None), Prepared::Released).await;
+        return finish(
+            tx,
+            request(Transition::Release, Lease::Keep, None),
+            Prepared::Released,
+        )
+        .await;
     }
     let Some((invoice, facts)) = facts(&mut tx, &profile, row, now).await? else {
         return finish(
@@ -251,7 +260,12 @@ async fn finish(
 }
 
 /// Stores the provider's reference for a placed call (e.g. its room).
-pub async fn placed(db: &Db, attempt_id: i64, provider: &str, reference: &str) -> Result<(), AppError> {
+pub async fn placed(
+    db: &Db,
+    attempt_id: i64,
+    provider: &str,
+    reference: &str,
+) -> Result<(), AppError> {
     sqlx::query("UPDATE call_attempts SET provider = $1, provider_ref = $2 WHERE id = $3")
         .bind(provider)
         .bind(reference)
@@ -267,11 +281,16 @@ pub enum CallEvent {
     /// The debtor picked up.
     Answered,
     /// The conversation ended; the outcome in words.
-    Completed { outcome: String },
+    Completed {
+        outcome: String,
+    },
     NoAnswer,
     Busy,
     /// The call could not be placed or broke off; `retry` when another attempt makes sense.
-    Failed { reason: String, retry: bool },
+    Failed {
+        reason: String,
+        retry: bool,
+    },
     /// Nobody reported on the call in time.
     TimedOut,
 }
@@ -289,6 +308,9 @@ pub async fn report(
         .await
         .map_err(|_| TransitionError::NotFound)?;
     let mut tx = db.begin().await?;
+    if !store::lock(&mut tx, org_id, reminder_id).await? {
+        return Err(TransitionError::NotFound);
+    }
     let attempt_id: Option<i64> = sqlx::query_scalar(
         "SELECT id FROM call_attempts WHERE reminder_id = $1 AND org_id = $2 \
          ORDER BY attempt_no DESC LIMIT 1",

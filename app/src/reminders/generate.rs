@@ -74,11 +74,20 @@ impl InvoiceRow {
 
 /// The steps an invoice due on `due` should hold reminders for on `today`: the latest step
 /// whose day has come (its earlier ones have passed unused), and every later one.
-pub fn live_steps(profile: &BusinessProfile, due: NaiveDate, today: NaiveDate) -> Vec<(i32, NaiveDate)> {
+pub fn live_steps(
+    profile: &BusinessProfile,
+    due: NaiveDate,
+    today: NaiveDate,
+) -> Vec<(i32, NaiveDate)> {
     let mut steps: Vec<(i32, NaiveDate)> = profile
         .sequence
         .iter()
-        .map(|s| (s.offset_days, due + Duration::days(i64::from(s.offset_days))))
+        .map(|s| {
+            (
+                s.offset_days,
+                due + Duration::days(i64::from(s.offset_days)),
+            )
+        })
         .collect();
     steps.sort_unstable();
     let current = steps.iter().rposition(|(_, date)| *date <= today);
@@ -160,20 +169,35 @@ pub async fn generate(db: &Db, org_id: i64, now: DateTime<Utc>) -> Result<Genera
     let mut create: Vec<NewReminder> = Vec::new();
     let mut open_by_invoice: HashMap<i64, Vec<&Existing>> = HashMap::new();
     for reminder in &open {
-        open_by_invoice.entry(reminder.invoice_id).or_default().push(reminder);
+        open_by_invoice
+            .entry(reminder.invoice_id)
+            .or_default()
+            .push(reminder);
     }
-    let offsets: HashSet<i64> = profile.sequence.iter().map(|s| i64::from(s.offset_days)).collect();
+    let offsets: HashSet<i64> = profile
+        .sequence
+        .iter()
+        .map(|s| i64::from(s.offset_days))
+        .collect();
     let max_attempts = i64::from(profile.max_attempts);
     let mut seen: HashSet<i64> = HashSet::new();
 
     for invoice in &invoices {
         seen.insert(invoice.id);
-        let existing = open_by_invoice.get(&invoice.id).map(Vec::as_slice).unwrap_or_default();
+        let existing = open_by_invoice
+            .get(&invoice.id)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         let facts = invoice.facts();
         let (zone, due) = match (standing(&profile, &facts), invoice.due_date()) {
             (Ok(zone), Some(due)) => (zone, due),
             (Err(reason), _) => {
-                cancel.extend(existing.iter().filter(|r| cancellable(r)).map(|r| (r.id, reason.clone())));
+                cancel.extend(
+                    existing
+                        .iter()
+                        .filter(|r| cancellable(r))
+                        .map(|r| (r.id, reason.clone())),
+                );
                 continue;
             }
             (_, None) => continue,
@@ -186,12 +210,21 @@ pub async fn generate(db: &Db, org_id: i64, now: DateTime<Utc>) -> Result<Genera
                 continue;
             }
             if !offsets.contains(&reminder.step_offset_days) {
-                cancel.push((reminder.id, "The step is no longer in the reminder sequence.".into()));
+                cancel.push((
+                    reminder.id,
+                    "The step is no longer in the reminder sequence.".into(),
+                ));
             } else if earliest_live.is_some_and(|first| reminder.step_offset_days < first) {
-                let date = steps.first().map(|(_, d)| d.to_string()).unwrap_or_default();
+                let date = steps
+                    .first()
+                    .map(|(_, d)| d.to_string())
+                    .unwrap_or_default();
                 cancel.push((reminder.id, format!("Superseded by the step of {date}.")));
             } else if reminder.attempts >= max_attempts {
-                cancel.push((reminder.id, format!("All {max_attempts} attempts have been made.")));
+                cancel.push((
+                    reminder.id,
+                    format!("All {max_attempts} attempts have been made."),
+                ));
             } else if reminder.status == "pending" && reminder.attempts == 0 {
                 // Unattempted: follows the current calling hours.
                 let date = due + Duration::days(reminder.step_offset_days);
@@ -225,7 +258,10 @@ pub async fn generate(db: &Db, org_id: i64, now: DateTime<Utc>) -> Result<Genera
         .collect();
     if !unseen.is_empty() {
         let reasons = closed_reasons(db, org_id, &unseen).await?;
-        for reminder in open.iter().filter(|r| !seen.contains(&r.invoice_id) && cancellable(r)) {
+        for reminder in open
+            .iter()
+            .filter(|r| !seen.contains(&r.invoice_id) && cancellable(r))
+        {
             let reason = reasons
                 .get(&reminder.invoice_id)
                 .cloned()
@@ -384,8 +420,18 @@ mod tests {
         let due = date("2026-03-01");
         let all = |today| live_steps(&profile, due, date(today));
         assert_eq!(all("2026-02-20").len(), 3, "all ahead");
-        assert_eq!(all("2026-03-01"), vec![(0, due), (7, date("2026-03-08")), (14, date("2026-03-15"))]);
-        assert_eq!(all("2026-03-09"), vec![(7, date("2026-03-08")), (14, date("2026-03-15"))]);
-        assert_eq!(all("2026-06-01"), vec![(14, date("2026-03-15"))], "one call, not three");
+        assert_eq!(
+            all("2026-03-01"),
+            vec![(0, due), (7, date("2026-03-08")), (14, date("2026-03-15"))]
+        );
+        assert_eq!(
+            all("2026-03-09"),
+            vec![(7, date("2026-03-08")), (14, date("2026-03-15"))]
+        );
+        assert_eq!(
+            all("2026-06-01"),
+            vec![(14, date("2026-03-15"))],
+            "one call, not three"
+        );
     }
 }

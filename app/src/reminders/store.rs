@@ -129,14 +129,7 @@ pub async fn transition(
     tx: &mut Tx<'_>,
     request: Request<'_>,
 ) -> Result<(Row, Change), TransitionError> {
-    // Taking the write lock first: the row's lock on PostgreSQL, the database's on SQLite
-    // (a read-then-write transaction there could not upgrade while another instance writes).
-    let locked = sqlx::query("UPDATE reminders SET updated_at = updated_at WHERE id = $1 AND org_id = $2")
-        .bind(request.reminder_id)
-        .bind(request.org_id)
-        .execute(&mut **tx)
-        .await?;
-    if locked.rows_affected() == 0 {
+    if !lock(tx, request.org_id, request.reminder_id).await? {
         return Err(TransitionError::NotFound);
     }
     let row: Row = sqlx::query_as(&format!(
@@ -211,6 +204,20 @@ pub async fn transition(
     Ok((updated, change))
 }
 
+/// Takes the reminder's write lock for the rest of `tx` (false when there is no such reminder):
+/// the row's lock on PostgreSQL, the database's on SQLite. A transaction that will write a
+/// reminder takes it before reading anything, since a read-then-write transaction on SQLite
+/// cannot upgrade once another connection has written.
+pub async fn lock(tx: &mut Tx<'_>, org_id: i64, reminder_id: i64) -> Result<bool, sqlx::Error> {
+    let locked =
+        sqlx::query("UPDATE reminders SET updated_at = updated_at WHERE id = $1 AND org_id = $2")
+            .bind(reminder_id)
+            .bind(org_id)
+            .execute(&mut **tx)
+            .await?;
+    Ok(locked.rows_affected() > 0)
+}
+
 /// Appends `change` to the reminder's history.
 async fn record(
     tx: &mut Tx<'_>,
@@ -250,7 +257,11 @@ pub fn param_at(transition: &Transition) -> Option<DateTime<Utc>> {
 }
 
 /// A transition rebuilt from its history row (the inverse of what [`record`] writes).
-pub fn from_history(name: &str, reason: &str, param_at: Option<DateTime<Utc>>) -> Option<Transition> {
+pub fn from_history(
+    name: &str,
+    reason: &str,
+    param_at: Option<DateTime<Utc>>,
+) -> Option<Transition> {
     let reason = reason.to_owned();
     Some(match name {
         "claim" => Transition::Claim,

@@ -74,7 +74,10 @@ pub fn window(profile: &BusinessProfile) -> CallingWindow {
             .unwrap_or(chrono::NaiveTime::MIN)
     };
     CallingWindow {
-        hours: Hours::new(time(&profile.call_start, 9 * 60), time(&profile.call_end, 18 * 60)),
+        hours: Hours::new(
+            time(&profile.call_start, 9 * 60),
+            time(&profile.call_end, 18 * 60),
+        ),
         days: profile.call_days,
         holidays: profile
             .holidays
@@ -97,7 +100,12 @@ pub fn standing(profile: &BusinessProfile, facts: &Facts) -> Result<DebtorZone, 
         Ok(InvoiceStatus::Void) => return Err("The invoice is void.".into()),
         Ok(InvoiceStatus::Draft) => return Err("The invoice is a draft.".into()),
         Ok(_) => {}
-        Err(_) => return Err(format!("Unknown invoice status {:?}.", facts.invoice_status)),
+        Err(_) => {
+            return Err(format!(
+                "Unknown invoice status {:?}.",
+                facts.invoice_status
+            ));
+        }
     }
     if facts.balance_minor <= 0 {
         return Err("Nothing is owed on the invoice.".into());
@@ -127,12 +135,16 @@ pub fn standing(profile: &BusinessProfile, facts: &Facts) -> Result<DebtorZone, 
             return Err(if facts.phone_reason.is_empty() {
                 "The customer's phone number is not valid.".to_owned()
             } else {
-                format!("The customer's phone number is not valid: {}", facts.phone_reason)
+                format!(
+                    "The customer's phone number is not valid: {}",
+                    facts.phone_reason
+                )
             });
         }
         _ => return Err("The customer has no phone number.".into()),
     }
-    debtor_zone(&facts.timezone, &facts.country, &facts.region).map_err(|e| sentence(&e.to_string()))
+    debtor_zone(&facts.timezone, &facts.country, &facts.region)
+        .map_err(|e| sentence(&e.to_string()))
 }
 
 /// `text` with a capital first letter and a full stop.
@@ -257,7 +269,9 @@ mod tests {
     use super::*;
 
     fn at(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     fn facts() -> Facts {
@@ -279,7 +293,10 @@ mod tests {
     #[test]
     fn a_callable_invoice_is_called_inside_the_window() {
         // Monday 2026-03-02 10:00 in London.
-        assert_eq!(verify(&profile(), &facts(), at("2026-03-02T10:00:00Z")), Verdict::Call);
+        assert_eq!(
+            verify(&profile(), &facts(), at("2026-03-02T10:00:00Z")),
+            Verdict::Call
+        );
     }
 
     #[test]
@@ -339,8 +356,10 @@ mod tests {
         let mut india = facts();
         india.country = "IN".into();
         let evening = at("2026-03-02T13:45:00Z"); // 19:15 in Kolkata
-        assert!(matches!(verify(&late, &india, evening), Verdict::Hold { until, .. }
-            if until == at("2026-03-03T03:30:00Z")));
+        assert!(
+            matches!(verify(&late, &india, evening), Verdict::Hold { until, .. }
+            if until == at("2026-03-03T03:30:00Z"))
+        );
     }
 
     #[test]
@@ -361,8 +380,10 @@ mod tests {
         );
         // Seven days after 18:30 on a Friday is past the hours: the next opening is Monday's.
         talked.calls[0].at = at("2026-02-27T18:30:00Z");
-        assert!(matches!(verify(&profile(), &talked, now), Verdict::Hold { until, .. }
-            if until == at("2026-03-09T09:00:00Z")));
+        assert!(
+            matches!(verify(&profile(), &talked, now), Verdict::Hold { until, .. }
+            if until == at("2026-03-09T09:00:00Z"))
+        );
     }
 
     #[test]
@@ -370,15 +391,22 @@ mod tests {
         let now = at("2026-03-02T10:00:00Z");
         let mut busy = facts();
         busy.org_active_calls = 3;
-        assert!(matches!(verify(&profile(), &busy, now), Verdict::Hold { until, .. }
-            if until == now + CONCURRENCY_WAIT));
+        assert!(
+            matches!(verify(&profile(), &busy, now), Verdict::Hold { until, .. }
+            if until == now + CONCURRENCY_WAIT)
+        );
         let mut spent = facts();
         spent.org_calls_today = 200;
-        assert!(matches!(verify(&profile(), &spent, now), Verdict::Hold { until, .. }
-            if until == at("2026-03-03T09:00:00Z")));
+        assert!(
+            matches!(verify(&profile(), &spent, now), Verdict::Hold { until, .. }
+            if until == at("2026-03-03T09:00:00Z"))
+        );
         let mut on_call = facts();
         on_call.customer_on_call = true;
-        assert!(matches!(verify(&profile(), &on_call, now), Verdict::Hold { .. }));
+        assert!(matches!(
+            verify(&profile(), &on_call, now),
+            Verdict::Hold { .. }
+        ));
     }
 
     #[test]

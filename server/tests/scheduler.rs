@@ -1,0 +1,451 @@
+//! The reminder engine against a real database: generation, pre-call verification, claiming
+//! by several scheduler instances, outcomes, timeouts — on both backends.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use app::accounts::service::Member;
+use app::db::Db;
+use app::receivables::model::{Currency, InvoiceStatus};
+use app::receivables::upsert::{ContactRecord, CustomerRecord, InvoiceRecord, upsert_books};
+use app::reminders::dispatch::{self, CallEvent, CallRequest};
+use app::reminders::generate::generate;
+use app::reminders::machine::{Reminder, TIMEOUT_REASON};
+use app::reminders::profile::{BusinessProfile, Channel, SequenceStep};
+use app::reminders::service::{profile, save_profile};
+use app::reminders::store::{self, Actor};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use server::reminders::{
+    CallProvider, Clock, ManualClock, PlaceError, Placed, Scheduler, Settings,
+};
+
+/// Monday 2 March 2026, 10:00 in London (GMT).
+fn monday_ten() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-03-02T10:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// `n` customers in London, one invoice each, due `due`.
+async fn books(db: &Db, org_id: i64, n: usize, due: NaiveDate) {
+    let gbp = Currency::parse("GBP").unwrap();
+    let customers: Vec<CustomerRecord> = (0..n)
+        .map(|i| CustomerRecord {
+            external_id: format!("c{i}"),
+            display_name: format!("Customer {i:04}"),
+            company_name: String::new(),
+            email: String::new(),
+            currency: gbp.clone(),
+            active: true,
+            billing_street: String::new(),
+            billing_city: "London".into(),
+            billing_state: String::new(),
+            billing_postcode: String::new(),
+            billing_country: "GB".into(),
+            timezone: String::new(),
+            notes: String::new(),
+            opted_out: false,
+            contacts: vec![ContactRecord {
+                name: "Accounts".into(),
+                email: String::new(),
+                phone: format!("+44 20 7946 {:04}", i % 10_000),
+                mobile: String::new(),
+                is_primary: true,
+            }],
+            source_updated_at: None,
+        })
+        .collect();
+    let invoices: Vec<InvoiceRecord> = (0..n)
+        .map(|i| InvoiceRecord {
+            external_id: format!("i{i}"),
+            customer_external_id: format!("c{i}"),
+            number: format!("INV-{i:05}"),
+            status: InvoiceStatus::Overdue,
+            issue_date: (due - Duration::days(30)).to_string(),
+            due_date: due.to_string(),
+            currency: gbp.clone(),
+            total_minor: 120_000,
+            balance_minor: 120_000,
+            payment_expected_date: String::new(),
+            source_updated_at: None,
+        })
+        .collect();
+    let mut tx = db.begin().await.unwrap();
+    upsert_books(&mut tx, org_id, "csv", &customers, &invoices)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// Calls on, one step on the due date, room for many calls.
+async fn calls_on(
+    db: &Db,
+    owner: Member,
+    tweak: impl FnOnce(&mut BusinessProfile),
+) -> BusinessProfile {
+    let mut profile = profile(db, owner).await.unwrap();
+    profile.timezone = "Europe/London".into();
+    profile.sequence = vec![SequenceStep {
+        offset_days: 0,
+        channel: Channel::Call,
+    }];
+    profile.max_concurrent_calls = 50;
+    profile.daily_call_limit = 10_000;
+    profile.calls_enabled = true;
+    tweak(&mut profile);
+    save_profile(db, owner, &profile).await.unwrap();
+    profile
+}
+
+/// A provider that records every call and, unless told to stay silent, has the debtor pick up
+/// and promise to pay at once.
+#[derive(Clone)]
+struct Recorder {
+    db: Db,
+    clock: ManualClock,
+    silent: bool,
+    calls: Arc<Mutex<Vec<CallRequest>>>,
+}
+
+impl Recorder {
+    fn new(db: &Db, clock: &ManualClock, silent: bool) -> Self {
+        Self {
+            db: db.clone(),
+            clock: clock.clone(),
+            silent,
+            calls: Arc::default(),
+        }
+    }
+
+    fn calls(&self) -> Vec<CallRequest> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl CallProvider for Recorder {
+    fn name(&self) -> &'static str {
+        "recorder"
+    }
+
+    async fn place(&self, call: &CallRequest) -> Result<Placed, PlaceError> {
+        self.calls.lock().unwrap().push(call.clone());
+        if !self.silent {
+            let now = self.clock.now();
+            for event in [
+                CallEvent::Answered,
+                CallEvent::Completed {
+                    outcome: "promise_to_pay".into(),
+                },
+            ] {
+                dispatch::report(
+                    &self.db,
+                    call.org_id,
+                    call.reminder_id,
+                    event,
+                    &Actor::Webhook,
+                    now,
+                )
+                .await
+                .expect("the report applies");
+            }
+        }
+        Ok(Placed {
+            reference: format!("rec-{}", call.attempt_id),
+        })
+    }
+}
+
+fn scheduler(db: &Db, clock: &ManualClock, provider: &Recorder, name: &str) -> Scheduler {
+    Scheduler::new(
+        db.clone(),
+        Arc::new(clock.clone()),
+        Some(Arc::new(provider.clone())),
+        name,
+        Settings {
+            batch: 25,
+            ..Settings::default()
+        },
+    )
+}
+
+async fn statuses(db: &Db, org_id: i64) -> HashMap<String, i64> {
+    sqlx::query_as::<_, (String, i64)>(
+        "SELECT status, COUNT(*) FROM reminders WHERE org_id = $1 GROUP BY status",
+    )
+    .bind(org_id)
+    .fetch_all(db.pool())
+    .await
+    .unwrap()
+    .into_iter()
+    .collect()
+}
+
+/// Every reminder's history replays, through the state machine, to its stored state.
+async fn histories_replay(db: &Db, org_id: i64) {
+    let rows: Vec<store::Row> = sqlx::query_as(&format!(
+        "SELECT {} FROM reminders WHERE org_id = $1",
+        store::COLUMNS
+    ))
+    .bind(org_id)
+    .fetch_all(db.pool())
+    .await
+    .unwrap();
+    for row in rows {
+        let events = store::history(db.pool(), org_id, row.id).await.unwrap();
+        let changes: Vec<_> = events
+            .iter()
+            .map(|e| {
+                let transition = store::from_history(
+                    &e.transition,
+                    &e.reason,
+                    e.param_at.map(app::db::time::from_millis),
+                )
+                .expect("a known transition");
+                app::reminders::machine::Change {
+                    at: app::db::time::from_millis(e.at),
+                    transition,
+                    from: app::reminders::machine::Status::parse(&e.from_status).unwrap(),
+                    to: app::reminders::machine::Status::parse(&e.to_status).unwrap(),
+                    reason: e.reason.clone(),
+                }
+            })
+            .collect();
+        let replayed = Reminder::replay(row.due_at(), row.max_attempts as u32, &changes)
+            .expect("the history replays");
+        assert_eq!(replayed.status, row.status(), "reminder {}", row.id);
+        assert_eq!(
+            i64::from(replayed.attempts),
+            row.attempts,
+            "reminder {}",
+            row.id
+        );
+    }
+}
+
+both_backends! {
+    async fn two_schedulers_claim_each_of_1000_due_reminders_exactly_once(app: TestApp) {
+        let mut owner = app.signed_up("Ana", "ana@example.com", "Acme Ltd").await;
+        let owner = app.member(&mut owner).await;
+        let now = monday_ten();
+        books(&app.db, owner.org_id, 1_000, now.date_naive() - Duration::days(1)).await;
+        calls_on(&app.db, owner, |_| {}).await;
+
+        // Two instances, each with its own connection pool, as two processes would have.
+        let other_db = Db::connect(app.config.database_url(), 5).await.unwrap();
+        let clock = ManualClock::new(now);
+        let recorder = Recorder::new(&app.db, &clock, false);
+        let a = scheduler(&app.db, &clock, &recorder, "a");
+        let b = scheduler(&other_db, &clock, &recorder, "b");
+        let (ta, tb) = tokio::join!(a.run_until_idle(), b.run_until_idle());
+        let (ta, tb) = (ta.unwrap(), tb.unwrap());
+        println!("instance a claimed {}, b claimed {}", ta.claimed, tb.claimed);
+        assert_eq!(ta.claimed + tb.claimed, 1_000);
+
+        let calls = recorder.calls();
+        assert_eq!(calls.len(), 1_000);
+        let mut reminders: Vec<i64> = calls.iter().map(|c| c.reminder_id).collect();
+        reminders.sort_unstable();
+        reminders.dedup();
+        assert_eq!(reminders.len(), 1_000, "no reminder was called twice");
+        assert_eq!(statuses(&app.db, owner.org_id).await, HashMap::from([("completed".into(), 1_000)]));
+        let claims: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM reminder_events WHERE org_id = $1 AND transition = 'claim'",
+        )
+        .bind(owner.org_id)
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+        assert_eq!(claims, 1_000, "each reminder claimed once");
+        // The context the agent got: opening with the disclosures, the script filled in.
+        let first = &calls[0].context;
+        assert!(first.opening.contains("Acme Ltd") && first.opening.contains("AI") && first.opening.contains("recorded"));
+        assert!(first.script.contains(&first.invoice_number) && first.script.contains("£1,200.00"), "{}", first.script);
+        histories_replay(&app.db, owner.org_id).await;
+        other_db.close().await;
+    }
+
+    async fn generation_is_idempotent_and_cancels_what_may_no_longer_be_called(app: TestApp) {
+        let mut owner = app.signed_up("Ana", "ana@example.com", "Acme Ltd").await;
+        let owner = app.member(&mut owner).await;
+        let now = monday_ten();
+        books(&app.db, owner.org_id, 4, now.date_naive() + Duration::days(3)).await;
+        calls_on(&app.db, owner, |p| {
+            p.sequence = [-2, 0, 7].map(|offset_days| SequenceStep { offset_days, channel: Channel::Call }).to_vec();
+        }).await;
+        let first = generate(&app.db, owner.org_id, now).await.unwrap();
+        assert_eq!(first.created, 12, "three steps of four invoices");
+        let again = generate(&app.db, owner.org_id, now).await.unwrap();
+        assert_eq!((again.created, again.cancelled), (0, 0), "nothing changes: {again:?}");
+        // Step -2 falls on Tuesday 3 March, due at 09:00 London (the calling hours' start).
+        let due: i64 = sqlx::query_scalar(
+            "SELECT MIN(due_at) FROM reminders WHERE org_id = $1 AND step_offset_days = -2",
+        )
+        .bind(owner.org_id)
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+        assert_eq!(app::db::time::from_millis(due).to_rfc3339(), "2026-03-03T09:00:00+00:00");
+
+        // Paid, disputed, opted out: their open reminders are cancelled, with the reason.
+        let id = |n: &str| format!("(SELECT id FROM invoices WHERE org_id = {} AND number = '{n}')", owner.org_id);
+        for sql in [
+            format!("UPDATE invoices SET status = 'paid', balance_minor = 0 WHERE id = {}", id("INV-00000")),
+            format!("UPDATE invoices SET disputed = 1, dispute_reason = 'wrong quantity' WHERE id = {}", id("INV-00001")),
+            format!("UPDATE customers SET opted_out = 1 WHERE id = (SELECT customer_id FROM invoices WHERE id = {})", id("INV-00002")),
+        ] {
+            sqlx::query(&sql).execute(app.db.pool()).await.unwrap();
+        }
+        let third = generate(&app.db, owner.org_id, now).await.unwrap();
+        assert_eq!((third.created, third.cancelled), (0, 9));
+        let reasons: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT DISTINCT i.number, r.status, r.last_reason FROM reminders r \
+             JOIN invoices i ON i.id = r.invoice_id WHERE r.org_id = $1 ORDER BY i.number",
+        )
+        .bind(owner.org_id)
+        .fetch_all(app.db.pool())
+        .await
+        .unwrap();
+        assert_eq!(reasons, vec![
+            ("INV-00000".into(), "cancelled".into(), "The invoice is paid.".into()),
+            ("INV-00001".into(), "cancelled".into(), "The invoice is disputed: wrong quantity".into()),
+            ("INV-00002".into(), "cancelled".into(), "The customer opted out of calls.".into()),
+            ("INV-00003".into(), "pending".into(), String::new()),
+        ]);
+
+        // A step removed from the sequence cancels its waiting reminders; a new one is added.
+        calls_on(&app.db, owner, |p| {
+            p.sequence = [0, 14].map(|offset_days| SequenceStep { offset_days, channel: Channel::Call }).to_vec();
+        }).await;
+        let fourth = generate(&app.db, owner.org_id, now).await.unwrap();
+        assert_eq!((fourth.created, fourth.cancelled), (1, 2), "{fourth:?}");
+
+        // Three weeks on, the passed steps give way to the latest: one call, not several.
+        let later = now + Duration::days(21);
+        generate(&app.db, owner.org_id, later).await.unwrap();
+        let waiting: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT step_offset_days, status FROM reminders r WHERE org_id = $1 \
+               AND invoice_id = (SELECT id FROM invoices WHERE number = 'INV-00003' AND org_id = $1) \
+             ORDER BY step_offset_days",
+        )
+        .bind(owner.org_id)
+        .fetch_all(app.db.pool())
+        .await
+        .unwrap();
+        assert_eq!(waiting, vec![(-2, "cancelled".into()), (0, "cancelled".into()), (7, "cancelled".into()), (14, "pending".into())]);
+        histories_replay(&app.db, owner.org_id).await;
+    }
+
+    async fn the_pre_call_check_skips_with_reasons_and_reschedules(app: TestApp) {
+        let mut owner = app.signed_up("Ana", "ana@example.com", "Acme Ltd").await;
+        let owner = app.member(&mut owner).await;
+        // Saturday: outside the calling days.
+        let saturday = monday_ten() - Duration::days(2);
+        books(&app.db, owner.org_id, 2, saturday.date_naive() - Duration::days(1)).await;
+        calls_on(&app.db, owner, |_| {}).await;
+        generate(&app.db, owner.org_id, saturday).await.unwrap();
+        // Generation already put the first attempt at Monday's opening.
+        let clock = ManualClock::new(saturday);
+        let recorder = Recorder::new(&app.db, &clock, false);
+        let engine = Scheduler::new(
+            app.db.clone(),
+            Arc::new(clock.clone()),
+            Some(Arc::new(recorder.clone())),
+            "a",
+            Settings { generate_every: Duration::days(365), ..Settings::default() },
+        );
+        assert_eq!(engine.tick().await.unwrap().claimed, 0, "nothing is due on Saturday");
+
+        // Facts change after generation: the check at claim time catches them.
+        sqlx::query("UPDATE customers SET opted_out = 1 WHERE org_id = $1 AND display_name = 'Customer 0000'")
+            .bind(owner.org_id)
+            .execute(app.db.pool())
+            .await
+            .unwrap();
+        clock.set(monday_ten() - Duration::minutes(60)); // 09:00 London
+        let tick = engine.tick().await.unwrap();
+        assert_eq!((tick.claimed, tick.called, tick.skipped), (2, 1, 1), "{tick:?}");
+        let skipped: (String, String) = sqlx::query_as(
+            "SELECT r.status, r.last_reason FROM reminders r JOIN customers c ON c.id = r.customer_id \
+             WHERE r.org_id = $1 AND c.display_name = 'Customer 0000'",
+        )
+        .bind(owner.org_id)
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+        assert_eq!(skipped, ("skipped".into(), "The customer opted out of calls.".into()));
+        assert_eq!(recorder.calls().len(), 1);
+        histories_replay(&app.db, owner.org_id).await;
+    }
+
+    async fn a_silent_agent_times_out_to_failed_and_the_call_is_not_placed_again(app: TestApp) {
+        let mut owner = app.signed_up("Ana", "ana@example.com", "Acme Ltd").await;
+        let owner = app.member(&mut owner).await;
+        let now = monday_ten();
+        books(&app.db, owner.org_id, 3, now.date_naive()).await;
+        calls_on(&app.db, owner, |p| p.agent_timeout_minutes = 10).await;
+        let clock = ManualClock::new(now);
+        let silent = Recorder::new(&app.db, &clock, true);
+        let engine = scheduler(&app.db, &clock, &silent, "a");
+        assert_eq!(engine.tick().await.unwrap().called, 3);
+        clock.advance(Duration::minutes(9));
+        let tick = engine.tick().await.unwrap();
+        assert_eq!((tick.swept.timed_out, tick.called), (0, 0), "still within the timeout");
+        clock.advance(Duration::minutes(2));
+        let tick = engine.tick().await.unwrap();
+        assert_eq!((tick.swept.timed_out, tick.called), (3, 0));
+        let failed: Vec<(String, String)> = sqlx::query_as(
+            "SELECT status, last_reason FROM reminders WHERE org_id = $1",
+        )
+        .bind(owner.org_id)
+        .fetch_all(app.db.pool())
+        .await
+        .unwrap();
+        assert!(failed.iter().all(|r| r == &("failed".to_owned(), TIMEOUT_REASON.to_owned())), "{failed:?}");
+        // Days later, nothing is dialled again by itself.
+        clock.advance(Duration::days(2));
+        engine.tick().await.unwrap();
+        assert_eq!(silent.calls().len(), 3);
+        let attempts: Vec<String> = sqlx::query_scalar("SELECT status FROM call_attempts WHERE org_id = $1")
+            .bind(owner.org_id)
+            .fetch_all(app.db.pool())
+            .await
+            .unwrap();
+        assert_eq!(attempts, vec!["timed_out"; 3]);
+
+        // A late report does not revive a timed-out call.
+        let late = dispatch::report(&app.db, owner.org_id, silent.calls()[0].reminder_id, CallEvent::Answered, &Actor::Webhook, clock.now()).await;
+        assert!(late.is_err());
+        histories_replay(&app.db, owner.org_id).await;
+    }
+
+    async fn no_answer_retries_after_the_delay_within_the_attempts(app: TestApp) {
+        let mut owner = app.signed_up("Ana", "ana@example.com", "Acme Ltd").await;
+        let owner = app.member(&mut owner).await;
+        let now = monday_ten();
+        books(&app.db, owner.org_id, 1, now.date_naive()).await;
+        calls_on(&app.db, owner, |p| {
+            p.max_attempts = 2;
+            p.retry_no_answer_minutes = 60;
+        }).await;
+        let clock = ManualClock::new(now);
+        let silent = Recorder::new(&app.db, &clock, true);
+        let engine = scheduler(&app.db, &clock, &silent, "a");
+        engine.tick().await.unwrap();
+        let reminder = silent.calls()[0].reminder_id;
+        dispatch::report(&app.db, owner.org_id, reminder, CallEvent::NoAnswer, &Actor::Webhook, now).await.unwrap();
+        clock.advance(Duration::minutes(59));
+        assert_eq!(engine.tick().await.unwrap().called, 0);
+        clock.advance(Duration::minutes(1));
+        assert_eq!(engine.tick().await.unwrap().called, 1);
+        dispatch::report(&app.db, owner.org_id, reminder, CallEvent::NoAnswer, &Actor::Webhook, clock.now()).await.unwrap();
+        // Both attempts used: failed, and nothing more.
+        assert_eq!(statuses(&app.db, owner.org_id).await, HashMap::from([("failed".into(), 1)]));
+        clock.advance(Duration::days(1));
+        assert_eq!(engine.tick().await.unwrap().called, 0);
+        assert_eq!(silent.calls().len(), 2);
+        histories_replay(&app.db, owner.org_id).await;
+    }
+}
