@@ -103,6 +103,9 @@ pub struct Config {
     /// `DUECALL_SCHEDULER_PAUSE`: `after-claim` or `after-dial` makes the scheduler stop at
     /// that point and wait, to rehearse a crash there. Unset in normal operation.
     pub scheduler_pause: Option<crate::reminders::Pause>,
+    /// `DUECALL_CLAIM_LEASE_SECONDS`: how long a scheduler's claim waits for its dial before
+    /// another instance may give it back. Default 120.
+    pub claim_lease_seconds: u32,
 }
 
 /// A variable that is set but cannot be used.
@@ -312,6 +315,18 @@ impl Config {
                 });
             }
         };
+        let claim_lease_seconds = parse(
+            &var,
+            "DUECALL_CLAIM_LEASE_SECONDS",
+            "a whole number of seconds",
+        )?
+        .unwrap_or(120);
+        if !(1..=3600).contains(&claim_lease_seconds) {
+            return Err(ConfigError {
+                var: "DUECALL_CLAIM_LEASE_SECONDS",
+                message: "expected 1 to 3600 seconds".into(),
+            });
+        }
 
         Ok(Self {
             addr,
@@ -336,6 +351,7 @@ impl Config {
             call_provider,
             scheduler,
             scheduler_pause,
+            claim_lease_seconds,
         })
     }
 

@@ -266,6 +266,7 @@ pub fn scheduler(config: &Config, db: &Db) -> reminders::Scheduler {
     };
     let settings = reminders::Settings {
         pause: config.scheduler_pause,
+        lease: chrono::Duration::seconds(i64::from(config.claim_lease_seconds)),
         ..reminders::Settings::default()
     };
     reminders::Scheduler::new(

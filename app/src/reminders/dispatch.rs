@@ -55,7 +55,7 @@ pub struct CallRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Prepared {
     /// Dialled (written down): place this call now.
-    Call(CallRequest),
+    Call(Box<CallRequest>),
     /// The check said no: skipped for good, or back to pending until the given time.
     Skipped {
         reason: String,
@@ -236,7 +236,7 @@ pub async fn prepare(
             return finish(
                 tx,
                 request(Transition::Dial, Lease::Until(deadline), Some(attempt_id)),
-                Prepared::Call(call),
+                Prepared::Call(Box::new(call)),
             )
             .await;
         }

@@ -371,7 +371,7 @@ async fn insert(
     now: DateTime<Utc>,
 ) -> Result<u64, sqlx::Error> {
     const COLUMNS: usize = 9;
-    let dialect = Dialect::of(&**tx);
+    let dialect = Dialect::of(tx);
     let mut created = 0;
     for chunk in rows.chunks(400) {
         let mut marks = dialect.placeholders(chunk.len() * COLUMNS);

@@ -145,11 +145,10 @@ pub async fn transition(
     {
         return Err(TransitionError::NotClaimant(claimant.to_owned()));
     }
-    if request.require_expired
-        && !row
-            .lease_until
-            .is_some_and(|lease| lease < to_millis(request.now))
-    {
+    let expired = row
+        .lease_until
+        .is_some_and(|lease| lease < to_millis(request.now));
+    if request.require_expired && !expired {
         return Err(TransitionError::NotExpired);
     }
     let calls = if request.transition == Transition::Dial {
@@ -319,7 +318,7 @@ pub async fn claim(
     lease: Duration,
     limit: i64,
 ) -> Result<Vec<Row>, sqlx::Error> {
-    let lock = match Dialect::of(&**tx) {
+    let lock = match Dialect::of(tx) {
         Dialect::Postgres => "FOR UPDATE OF r SKIP LOCKED",
         Dialect::Sqlite => "",
     };

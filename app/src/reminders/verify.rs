@@ -302,7 +302,8 @@ mod tests {
     #[test]
     fn every_lasting_reason_says_why() {
         let now = at("2026-03-02T10:00:00Z");
-        let cases: [(&str, fn(&mut Facts)); 8] = [
+        type Change = fn(&mut Facts);
+        let cases: [(&str, Change); 8] = [
             ("paid", |f| f.invoice_status = "paid".into()),
             ("void", |f| f.invoice_status = "void".into()),
             ("Nothing is owed", |f| f.balance_minor = 0),

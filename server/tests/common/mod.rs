@@ -8,6 +8,7 @@
 #![allow(dead_code, reason = "each test binary uses part of the harness")]
 
 pub mod consent;
+pub mod reminders;
 
 use std::collections::HashMap;
 
