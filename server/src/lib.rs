@@ -55,6 +55,19 @@ pub enum Command {
     /// Run the reminder scheduler without the web server (several may run against one
     /// PostgreSQL database; set DUECALL_SCHEDULER=false on the web servers then).
     Worker,
+    /// Print the dry-run calendar: who would be called when over the next days, and which
+    /// open invoices would not be called and why. Calls nobody.
+    Calendar {
+        /// The organization's id (see `duecall calendar` without it when there are several).
+        #[arg(long)]
+        org: Option<i64>,
+        /// Days to look ahead (1–60).
+        #[arg(long, default_value_t = app::reminders::views::CALENDAR_DAYS)]
+        days: u32,
+        /// Print the calendar as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Load the demo organization, its users and books (demo@duecall.test / duecall-demo) and
     /// exit. With a size, (re)generates the main demo organization's books at that size.
     Demo {
@@ -98,6 +111,18 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             );
         }
         Command::Serve => serve(config, db).await?,
+        Command::Calendar { org, days, json } => {
+            let org_id = pick_org(&db, org).await?;
+            let calendar =
+                app::reminders::calendar::calendar_of(&db, org_id, days, chrono::Utc::now())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("could not build the calendar: {e}"))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&calendar)?);
+            } else {
+                print!("{}", reminders::print_calendar(&calendar));
+            }
+        }
         Command::Worker => {
             let scheduler = scheduler(&config, &db).spawn();
             shutdown_signal().await;
@@ -106,6 +131,25 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The organization a command acts on: the one given, or the only one there is.
+async fn pick_org(db: &Db, org: Option<i64>) -> anyhow::Result<i64> {
+    let orgs: Vec<(i64, String)> = sqlx::query_as("SELECT id, name FROM organizations ORDER BY id")
+        .fetch_all(db.pool())
+        .await?;
+    match org {
+        Some(id) if orgs.iter().any(|(o, _)| *o == id) => Ok(id),
+        Some(id) => anyhow::bail!("there is no organization {id}"),
+        None if orgs.len() == 1 => Ok(orgs[0].0),
+        None => {
+            let list: Vec<String> = orgs
+                .iter()
+                .map(|(id, name)| format!("  {id}  {name}"))
+                .collect();
+            anyhow::bail!("choose an organization with --org:\n{}", list.join("\n"))
+        }
+    }
 }
 
 /// Connects to the configured database and applies pending migrations.

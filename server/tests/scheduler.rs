@@ -376,3 +376,90 @@ both_backends! {
         histories_replay(&app.db, owner.org_id).await;
     }
 }
+
+both_backends! {
+    async fn the_calendar_predicts_what_the_scheduler_does(app: TestApp) {
+        let mut owner = app.signed_up("Ana", "ana@example.com", "Acme Ltd").await;
+        let owner = app.member(&mut owner).await;
+        // Friday 27 February 2026, 17:00 London: the window closes in an hour, then the weekend.
+        let start = monday_ten() - Duration::days(3) + Duration::hours(7);
+        books(&app.db, owner.org_id, 8, start.date_naive() - Duration::days(1)).await;
+        let set = |n: u32, sql: &str| {
+            format!("UPDATE customers SET {sql} WHERE org_id = {} AND display_name = 'Customer {n:04}'", owner.org_id)
+        };
+        for sql in [
+            set(1, "billing_country = 'US', billing_state = 'NY'"),
+            set(2, "billing_country = 'IN'"),
+            set(3, "opted_out = 1"),
+            set(4, "phone_status = 'missing', best_phone_e164 = ''"),
+            set(5, "billing_country = ''"),
+            set(6, "billing_country = 'US', billing_state = 'CA'"),
+        ] {
+            sqlx::query(&sql).execute(app.db.pool()).await.unwrap();
+        }
+        sqlx::query("UPDATE invoices SET status = 'paid', balance_minor = 0 WHERE org_id = $1 AND number = 'INV-00007'")
+            .bind(owner.org_id)
+            .execute(app.db.pool())
+            .await
+            .unwrap();
+        calls_on(&app.db, owner, |p| p.sequence = [0, 3].map(|offset_days| SequenceStep { offset_days, channel: Channel::Call }).to_vec()).await;
+
+        let calendar = app::reminders::calendar::calendar(&app.db, owner, 7, start).await.unwrap();
+        let mut planned: Vec<(String, i64)> = calendar
+            .days
+            .iter()
+            .flat_map(|d| d.calls.iter().map(|c| (c.invoice_number.clone(), c.at)))
+            .collect();
+        planned.sort();
+        let reasons: Vec<(String, String)> = calendar
+            .not_called
+            .iter()
+            .flat_map(|g| g.invoices.iter().map(|i| (i.invoice_number.clone(), g.kind.clone())))
+            .collect();
+        assert_eq!(reasons, vec![
+            ("INV-00003".into(), "opted_out".into()),
+            ("INV-00004".into(), "no_phone".into()),
+            ("INV-00005".into(), "unknown_zone".into()),
+        ], "{:#?}", calendar.not_called);
+        assert_eq!(calendar.open_invoices, 7, "the paid one is not open");
+        // Four callable invoices, two steps each (the due date has passed, day 3 is ahead).
+        assert_eq!(planned.len(), 8, "{planned:?}");
+
+        // Now let the scheduler run through the week in five-minute steps.
+        let clock = ManualClock::new(start);
+        let silent = Recorder::new(&app.db, &clock, true);
+        let engine = scheduler(&app.db, &clock, &silent, "a");
+        let mut placed: Vec<(String, i64)> = Vec::new();
+        while clock.now() < start + Duration::days(7) {
+            let before = silent.calls().len();
+            engine.tick().await.unwrap();
+            for call in &silent.calls()[before..] {
+                placed.push((call.context.invoice_number.clone(), app::db::time::to_millis(clock.now())));
+                // Nobody picks up; the next attempt waits for the retry delay.
+                dispatch::report(&app.db, owner.org_id, call.reminder_id, CallEvent::NoAnswer, &Actor::Webhook, clock.now()).await.unwrap();
+            }
+            clock.advance(Duration::minutes(5));
+        }
+        // Each first attempt of a step was placed when the calendar said (within the 5-minute
+        // step); retries after no answer come on top.
+        for (number, at) in &planned {
+            assert!(
+                placed.iter().any(|(n, p)| n == number && *p >= *at && *p < at + 5 * 60_000),
+                "{number} planned at {} not placed then: {placed:?}",
+                app::db::time::from_millis(*at)
+            );
+        }
+        assert!(placed.iter().all(|(n, _)| planned.iter().any(|(p, _)| p == n)), "nobody unplanned was called");
+        // India's law ends calls at 19:00 there, New York is called in its own morning.
+        for (number, at) in &placed {
+            let at = app::db::time::from_millis(*at);
+            let hour = |tz: chrono_tz::Tz| chrono::Timelike::hour(&at.with_timezone(&tz));
+            match number.as_str() {
+                "INV-00001" => assert!((9..18).contains(&hour(chrono_tz::America::New_York)), "{at}"),
+                "INV-00002" => assert!((9..18).contains(&hour(chrono_tz::Asia::Kolkata)), "{at}"),
+                "INV-00006" => assert!((9..18).contains(&hour(chrono_tz::America::Los_Angeles)), "{at}"),
+                _ => assert!((9..18).contains(&hour(chrono_tz::Europe::London)), "{at}"),
+            }
+        }
+    }
+}

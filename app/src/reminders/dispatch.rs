@@ -137,6 +137,17 @@ pub async fn facts(
     .await?;
     facts.org_active_calls = u32::try_from(active).unwrap_or(u32::MAX);
     let today = now.with_timezone(&org_zone(profile)).date_naive();
+    facts.superseded_by = sqlx::query_scalar(
+        "SELECT step_date FROM reminders WHERE invoice_id = $1 AND org_id = $2 \
+           AND step_offset_days > $3 AND step_date <= $4 AND status <> 'cancelled' \
+         ORDER BY step_offset_days DESC LIMIT 1",
+    )
+    .bind(row.invoice_id)
+    .bind(row.org_id)
+    .bind(row.step_offset_days)
+    .bind(today.to_string())
+    .fetch_optional(&mut **tx)
+    .await?;
     facts.org_calls_today = count(
         tx,
         "SELECT COUNT(*) FROM call_attempts WHERE org_id = $1 AND dialled_at >= $2",

@@ -3,6 +3,8 @@
 //! check and the dry-run calendar.
 
 #[cfg(feature = "ssr")]
+pub mod calendar;
+#[cfg(feature = "ssr")]
 mod country_zones;
 #[cfg(feature = "ssr")]
 pub mod dispatch;
@@ -19,5 +21,6 @@ pub mod service;
 pub mod store;
 #[cfg(feature = "ssr")]
 pub mod verify;
+pub mod views;
 #[cfg(feature = "ssr")]
 pub mod zones;

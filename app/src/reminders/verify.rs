@@ -41,6 +41,8 @@ pub struct Facts {
     /// The organization's calls under way, and placed today (its local day).
     pub org_active_calls: u32,
     pub org_calls_today: u32,
+    /// A later step of the sequence whose day has come: this reminder's turn has passed.
+    pub superseded_by: Option<String>,
 }
 
 /// The check's answer.
@@ -160,6 +162,11 @@ pub fn verify(profile: &BusinessProfile, facts: &Facts, now: DateTime<Utc>) -> V
         Ok(zone) => zone,
         Err(reason) => return Verdict::Never { reason },
     };
+    if let Some(date) = &facts.superseded_by {
+        return Verdict::Never {
+            reason: format!("Superseded by the step of {date}."),
+        };
+    }
     match when_allowed(profile, &zone, &facts.country, &facts.calls, now) {
         Err(reason) => Verdict::Never { reason },
         Ok((at, reason)) if at > now => Verdict::Hold { reason, until: at },

@@ -332,6 +332,62 @@ impl Scheduler {
     }
 }
 
+/// The dry-run calendar as text for the terminal.
+pub fn print_calendar(calendar: &app::reminders::views::Calendar) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let state = if calendar.calls_enabled {
+        "on"
+    } else {
+        "OFF (nothing is dialled until they are switched on)"
+    };
+    let _ = writeln!(
+        out,
+        "Dry run for the next {} days ({}). Calls are {state}.\n{} calls planned; {} open invoices.",
+        calendar.days_ahead, calendar.timezone, calendar.total_calls, calendar.open_invoices
+    );
+    for day in &calendar.days {
+        let _ = writeln!(out, "\n{} — {} calls", day.label, day.total);
+        for call in &day.calls {
+            let note = if call.note.is_empty() {
+                String::new()
+            } else {
+                format!("  ({})", call.note)
+            };
+            let _ = writeln!(
+                out,
+                "  {}  [{} theirs]  {}  {}  {}  {}{note}",
+                call.org_time,
+                call.debtor_time,
+                call.customer_name,
+                call.invoice_number,
+                call.amount,
+                call.step
+            );
+        }
+        if day.total > day.calls.len() {
+            let _ = writeln!(out, "  … and {} more", day.total - day.calls.len());
+        }
+    }
+    if !calendar.not_called.is_empty() {
+        let _ = writeln!(out, "\nNot called:");
+    }
+    for group in &calendar.not_called {
+        let _ = writeln!(out, "\n{} — {} invoices", group.label, group.total);
+        for item in &group.invoices {
+            let _ = writeln!(
+                out,
+                "  {}  {}  {}  {}",
+                item.customer_name, item.invoice_number, item.amount, item.reason
+            );
+        }
+        if group.total > group.invoices.len() {
+            let _ = writeln!(out, "  … and {} more", group.total - group.invoices.len());
+        }
+    }
+    out
+}
+
 async fn wait_forever(point: &str) {
     tracing::warn!(
         point,
