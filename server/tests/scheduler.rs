@@ -422,8 +422,11 @@ both_backends! {
             ("INV-00005".into(), "unknown_zone".into()),
         ], "{:#?}", calendar.not_called);
         assert_eq!(calendar.open_invoices, 7, "the paid one is not open");
-        // Four callable invoices, two steps each (the due date has passed, day 3 is ahead).
-        assert_eq!(planned.len(), 8, "{planned:?}");
+        // Four callable invoices, two steps each (the due date has passed, day 3 is ahead) —
+        // except India's: its window is shut until Monday, when day 3 has come, so that step
+        // supersedes the first and there is one call, not two back to back.
+        assert_eq!(planned.len(), 7, "{planned:?}");
+        assert_eq!(planned.iter().filter(|(n, _)| n == "INV-00002").count(), 1);
 
         // Now let the scheduler run through the week in five-minute steps.
         let clock = ManualClock::new(start);
