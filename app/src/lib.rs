@@ -28,6 +28,7 @@ use receivables::pages::{
     CustomerDetailPage, CustomersPage, DashboardPage, IntegrationsPage, InvoiceDetailPage,
     InvoicesPage,
 };
+use reminders::pages::{CalendarPage, CallingRulesPage, ReminderDetailPage, RemindersPage};
 use shell::layout::AppLayout;
 
 /// The HTML document around the app, rendered on the server only.
@@ -78,12 +79,15 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("customers/:id") view=CustomerDetailPage ssr=SsrMode::Async />
                     <Route path=path!("invoices") view=InvoicesPage ssr=SsrMode::Async />
                     <Route path=path!("invoices/:id") view=InvoiceDetailPage ssr=SsrMode::Async />
-                    <Route path=path!("reminders") view=|| view! { <Placeholder page=pages::Page::Reminders /> } ssr=SsrMode::Async />
+                    <Route path=path!("reminders") view=RemindersPage ssr=SsrMode::Async />
+                    <Route path=path!("reminders/calendar") view=CalendarPage ssr=SsrMode::Async />
+                    <Route path=path!("reminders/:id") view=ReminderDetailPage ssr=SsrMode::Async />
                     <Route path=path!("calls") view=|| view! { <Placeholder page=pages::Page::Calls /> } ssr=SsrMode::Async />
                     <Route path=path!("analytics") view=|| view! { <Placeholder page=pages::Page::Analytics /> } ssr=SsrMode::Async />
                     <Route path=path!("assistant") view=|| view! { <Placeholder page=pages::Page::Assistant /> } ssr=SsrMode::Async />
                     <Route path=path!("integrations") view=IntegrationsPage ssr=SsrMode::Async />
                     <Route path=path!("settings") view=SettingsPage ssr=SsrMode::Async />
+                    <Route path=path!("settings/calling") view=CallingRulesPage ssr=SsrMode::Async />
                 </ParentRoute>
             </Routes>
         </Router>

@@ -30,6 +30,9 @@ async fn snapshot_b(app: &TestApp, b: i64) -> Vec<Vec<String>> {
         app.snapshot("SELECT * FROM customers WHERE org_id = $1 ORDER BY id", b).await,
         app.snapshot("SELECT * FROM contact_persons WHERE org_id = $1 ORDER BY id", b).await,
         app.snapshot("SELECT * FROM invoices WHERE org_id = $1 ORDER BY id", b).await,
+        app.snapshot("SELECT * FROM business_profiles WHERE org_id = $1", b).await,
+        app.snapshot("SELECT * FROM reminders WHERE org_id = $1 ORDER BY id", b).await,
+        app.snapshot("SELECT * FROM reminder_events WHERE org_id = $1 ORDER BY id", b).await,
     ]
 }
 
@@ -95,6 +98,13 @@ both_backends! {
         )
         .await
         .unwrap();
+
+        // B's calling rules (named with the marker) and its reminders.
+        let mut b_rules = app::reminders::service::profile(&app.db, b_member_ctx).await.unwrap();
+        b_rules.caller_identity = "Zqbsecret Calls".into();
+        b_rules.sequence = vec![app::reminders::profile::SequenceStep { offset_days: 35, channel: app::reminders::profile::Channel::Call }];
+        app::reminders::service::save_profile(&app.db, b_member_ctx, &b_rules).await.unwrap();
+        app::reminders::generate::generate(&app.db, b, chrono::Utc::now()).await.unwrap();
 
         // Organization A: one owner (the attacker) and one colleague.
         let mut a = app.signed_up("Alice Attacker", "alice@a.example", "Alpha Trading").await;
@@ -199,6 +209,40 @@ both_backends! {
         assert_eq!(res.json()["customers"], 0);
         assert_eq!(res.json()["currencies"], serde_json::json!([]));
         assert_eq!(res.json()["top_overdue"], serde_json::json!([]));
+        // Reminders: A sees and moves only its own.
+        let b_reminder: i64 = sqlx::query_scalar("SELECT id FROM reminders WHERE org_id = $1").bind(b).fetch_one(app.db.pool()).await.unwrap();
+        let b_reminder_s = b_reminder.to_string();
+        for status in ["", "all", "pending"] {
+            let res = sweep.call(&mut a, "/api/reminders/list", &[("filter[status]", status)]).await;
+            assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+            assert_eq!(res.json()["rows"], serde_json::json!([]));
+            assert_eq!(res.json()["counts"], serde_json::json!([]), "B's counts");
+        }
+        let res = sweep.call(&mut a, "/api/reminders/get", &[("id", &b_reminder_s)]).await;
+        assert_eq!(res.status, StatusCode::NOT_FOUND);
+        for action in ["pause", "cancel", "call_now", "dispute", "opt_out"] {
+            let res = sweep.call(&mut a, "/api/reminders/act", &[("id", &b_reminder_s), ("action", action), ("reason", "x")]).await;
+            assert_eq!(res.status, StatusCode::NOT_FOUND, "{action}: {}", res.body);
+        }
+        let res = sweep.call(&mut a, "/api/reminders/calendar", &[("days", "30")]).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        assert_eq!(res.json()["open_invoices"], 0);
+        let res = sweep.call(&mut a, "/api/reminders/rules", &[]).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        assert_eq!(res.json()["business_name"], "Alpha Trading Ltd");
+        let rules: Vec<(String, String)> = app::reminders::profile::ProfileForm::from_profile(
+            &app::reminders::profile::BusinessProfile::new("Alpha Trading", "Europe/London"),
+        )
+        .fields()
+        .into_iter()
+        .map(|(k, v)| (format!("form[{k}]"), if k == "caller_identity" { "Alpha calls".to_owned() } else { v }))
+        .collect();
+        let fields: Vec<(&str, &str)> = rules.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let res = sweep.call(&mut a, "/api/reminders/save_rules", &fields).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        let res = sweep.call(&mut a, "/api/reminders/switch", &[("enabled", "true")]).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+
         // B's Zoho Books connection (and a sync run) stays B's.
         sqlx::query(
             "INSERT INTO integration_connections (org_id, provider, status, location, accounts_server, api_domain, \
@@ -232,7 +276,7 @@ both_backends! {
             .await;
         assert_eq!(res.status, StatusCode::OK, "{}", res.body);
         assert_eq!(res.json()["customers"]["new"], 1);
-        for page in [format!("/customers/{b_customer}"), format!("/invoices/{b_invoice}")] {
+        for page in [format!("/customers/{b_customer}"), format!("/invoices/{b_invoice}"), format!("/reminders/{b_reminder}")] {
             let res = a.get(&page).await;
             assert_eq!(res.status, StatusCode::NOT_FOUND, "{page}");
             assert_no_leak(&page, &res);
@@ -261,7 +305,7 @@ both_backends! {
         assert_eq!(res.header("location"), Some("/sign-in?next=/invoices"));
 
         // Every page, as A.
-        for page in ["/", "/customers", "/invoices", "/reminders", "/calls", "/analytics", "/assistant", "/integrations", "/settings"] {
+        for page in ["/", "/customers", "/invoices", "/reminders", "/reminders/calendar", "/settings/calling", "/calls", "/analytics", "/assistant", "/integrations", "/settings"] {
             let res = a.get(page).await;
             assert_eq!(res.status, StatusCode::OK, "{page}");
             assert_no_leak(page, &res);

@@ -19,7 +19,7 @@ use crate::shell::layout::use_session;
 use crate::shell::theme::ThemeSwitcher;
 
 /// The error a finished action returned, if any.
-fn action_error<S>(action: ServerAction<S>) -> Signal<Option<AppError>>
+pub(crate) fn action_error<S>(action: ServerAction<S>) -> Signal<Option<AppError>>
 where
     S: ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
     S::Output: Clone + Send + Sync + 'static,
@@ -29,7 +29,7 @@ where
 
 /// A form-level error banner (field errors are shown next to their fields).
 #[component]
-fn FormError(error: Signal<Option<AppError>>) -> impl IntoView {
+pub(crate) fn FormError(error: Signal<Option<AppError>>) -> impl IntoView {
     move || {
         error.get().map(|err| {
             view! { <div class="alert error" role="alert">{err.to_string()}</div> }
@@ -39,7 +39,7 @@ fn FormError(error: Signal<Option<AppError>>) -> impl IntoView {
 
 /// The message for one field, shown under it.
 #[component]
-fn FieldMessage(error: Signal<Option<AppError>>, field: &'static str) -> impl IntoView {
+pub(crate) fn FieldMessage(error: Signal<Option<AppError>>, field: &'static str) -> impl IntoView {
     move || {
         error
             .get()

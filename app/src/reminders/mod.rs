@@ -2,6 +2,7 @@
 //! called, how often), the business profile and a reminder's state machine, shared by the scheduler, the pre-call
 //! check and the dry-run calendar.
 
+pub mod api;
 #[cfg(feature = "ssr")]
 pub mod calendar;
 #[cfg(feature = "ssr")]
@@ -12,7 +13,10 @@ pub mod dispatch;
 pub mod generate;
 #[cfg(feature = "ssr")]
 pub mod machine;
+pub mod pages;
 pub mod profile;
+#[cfg(feature = "ssr")]
+pub mod queries;
 #[cfg(feature = "ssr")]
 pub mod rules;
 #[cfg(feature = "ssr")]

@@ -279,6 +279,252 @@ impl BusinessProfile {
     }
 }
 
+/// The calling-rules form as the browser posts it: every field as typed. [`ProfileForm::apply`]
+/// turns it into a profile, naming each field it cannot read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProfileForm {
+    pub business_name: String,
+    pub caller_identity: String,
+    pub language: String,
+    pub timezone: String,
+    pub script: String,
+    pub payment_link: String,
+    pub call_start: String,
+    pub call_end: String,
+    /// Checkboxes: present ("on") when ticked.
+    pub mon: Option<String>,
+    pub tue: Option<String>,
+    pub wed: Option<String>,
+    pub thu: Option<String>,
+    pub fri: Option<String>,
+    pub sat: Option<String>,
+    pub sun: Option<String>,
+    /// Dates separated by commas, spaces or lines.
+    pub holidays: String,
+    /// An amount such as `25` or `25.00`.
+    pub min_balance: String,
+    pub max_attempts: String,
+    pub retry_no_answer_minutes: String,
+    pub retry_busy_minutes: String,
+    pub retry_failed_minutes: String,
+    pub agent_timeout_minutes: String,
+    pub max_concurrent_calls: String,
+    pub daily_call_limit: String,
+    /// Days from the due date, e.g. `-3, 0, 7, 14`.
+    pub sequence: String,
+}
+
+/// The names of the calling days' checkboxes, Monday first.
+pub const DAY_FIELDS: [(&str, &str); 7] = [
+    ("mon", "Mon"),
+    ("tue", "Tue"),
+    ("wed", "Wed"),
+    ("thu", "Thu"),
+    ("fri", "Fri"),
+    ("sat", "Sat"),
+    ("sun", "Sun"),
+];
+
+impl ProfileForm {
+    /// The form filled in from a profile.
+    pub fn from_profile(profile: &BusinessProfile) -> Self {
+        let on = |day: usize| profile.call_days[day].then(|| "on".to_owned());
+        let whole = profile.min_balance_minor / 100;
+        let cents = profile.min_balance_minor % 100;
+        Self {
+            business_name: profile.business_name.clone(),
+            caller_identity: profile.caller_identity.clone(),
+            language: profile.language.clone(),
+            timezone: profile.timezone.clone(),
+            script: profile.script.clone(),
+            payment_link: profile.payment_link.clone(),
+            call_start: profile.call_start.clone(),
+            call_end: profile.call_end.clone(),
+            mon: on(0),
+            tue: on(1),
+            wed: on(2),
+            thu: on(3),
+            fri: on(4),
+            sat: on(5),
+            sun: on(6),
+            holidays: profile.holidays.join(", "),
+            min_balance: if cents == 0 {
+                whole.to_string()
+            } else {
+                format!("{whole}.{cents:02}")
+            },
+            max_attempts: profile.max_attempts.to_string(),
+            retry_no_answer_minutes: profile.retry_no_answer_minutes.to_string(),
+            retry_busy_minutes: profile.retry_busy_minutes.to_string(),
+            retry_failed_minutes: profile.retry_failed_minutes.to_string(),
+            agent_timeout_minutes: profile.agent_timeout_minutes.to_string(),
+            max_concurrent_calls: profile.max_concurrent_calls.to_string(),
+            daily_call_limit: profile.daily_call_limit.to_string(),
+            sequence: profile
+                .sequence
+                .iter()
+                .map(|s| s.offset_days.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+
+    /// The fields as a browser posts them (unticked days are left out).
+    pub fn fields(&self) -> Vec<(&'static str, String)> {
+        let mut fields = vec![
+            ("business_name", self.business_name.clone()),
+            ("caller_identity", self.caller_identity.clone()),
+            ("language", self.language.clone()),
+            ("timezone", self.timezone.clone()),
+            ("script", self.script.clone()),
+            ("payment_link", self.payment_link.clone()),
+            ("call_start", self.call_start.clone()),
+            ("call_end", self.call_end.clone()),
+            ("holidays", self.holidays.clone()),
+            ("min_balance", self.min_balance.clone()),
+            ("max_attempts", self.max_attempts.clone()),
+            (
+                "retry_no_answer_minutes",
+                self.retry_no_answer_minutes.clone(),
+            ),
+            ("retry_busy_minutes", self.retry_busy_minutes.clone()),
+            ("retry_failed_minutes", self.retry_failed_minutes.clone()),
+            ("agent_timeout_minutes", self.agent_timeout_minutes.clone()),
+            ("max_concurrent_calls", self.max_concurrent_calls.clone()),
+            ("daily_call_limit", self.daily_call_limit.clone()),
+            ("sequence", self.sequence.clone()),
+        ];
+        let days = [
+            &self.mon, &self.tue, &self.wed, &self.thu, &self.fri, &self.sat, &self.sun,
+        ];
+        for ((name, _), day) in DAY_FIELDS.iter().zip(days) {
+            if let Some(value) = day {
+                fields.push((name, value.clone()));
+            }
+        }
+        fields
+    }
+
+    /// `base` with the form's values; every unreadable or invalid field is named.
+    pub fn apply(&self, base: &BusinessProfile) -> Result<BusinessProfile, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let mut number = |field: &str, text: &str| -> u32 {
+            match text.trim().parse::<u32>() {
+                Ok(n) => n,
+                Err(_) => {
+                    errors.add(field, "Enter a whole number.");
+                    0
+                }
+            }
+        };
+        let max_attempts = number("max_attempts", &self.max_attempts);
+        let retry_no_answer_minutes =
+            number("retry_no_answer_minutes", &self.retry_no_answer_minutes);
+        let retry_busy_minutes = number("retry_busy_minutes", &self.retry_busy_minutes);
+        let retry_failed_minutes = number("retry_failed_minutes", &self.retry_failed_minutes);
+        let agent_timeout_minutes = number("agent_timeout_minutes", &self.agent_timeout_minutes);
+        let max_concurrent_calls = number("max_concurrent_calls", &self.max_concurrent_calls);
+        let daily_call_limit = number("daily_call_limit", &self.daily_call_limit);
+        let min_balance_minor = match parse_amount(&self.min_balance) {
+            Some(minor) => minor,
+            None => {
+                errors.add("min_balance", "Enter an amount such as 25 or 25.00.");
+                0
+            }
+        };
+        let mut sequence = Vec::new();
+        for part in self
+            .sequence
+            .split([',', ' ', ';'])
+            .filter(|p| !p.trim().is_empty())
+        {
+            match part.trim().trim_start_matches('+').parse::<i32>() {
+                Ok(offset_days) => sequence.push(SequenceStep {
+                    offset_days,
+                    channel: Channel::Call,
+                }),
+                Err(_) => {
+                    errors.add(
+                        "sequence",
+                        format!("{part:?} is not a number of days. Use e.g. -3, 0, 7, 14."),
+                    );
+                    break;
+                }
+            }
+        }
+        sequence.sort_by_key(|s| s.offset_days);
+        let holidays: Vec<String> = self
+            .holidays
+            .split([',', ' ', '\n', '\r', ';'])
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let days = [
+            &self.mon, &self.tue, &self.wed, &self.thu, &self.fri, &self.sat, &self.sun,
+        ]
+        .map(|d| d.as_deref().is_some_and(|v| !v.is_empty() && v != "off"));
+        let profile = BusinessProfile {
+            business_name: self.business_name.trim().to_owned(),
+            caller_identity: self.caller_identity.trim().to_owned(),
+            language: self.language.trim().to_owned(),
+            timezone: self.timezone.trim().to_owned(),
+            script: self.script.trim().to_owned(),
+            payment_link: self.payment_link.trim().to_owned(),
+            call_start: self.call_start.trim().to_owned(),
+            call_end: self.call_end.trim().to_owned(),
+            call_days: days,
+            holidays,
+            min_balance_minor,
+            max_attempts,
+            retry_no_answer_minutes,
+            retry_busy_minutes,
+            retry_failed_minutes,
+            agent_timeout_minutes,
+            max_concurrent_calls,
+            daily_call_limit,
+            sequence,
+            calls_enabled: base.calls_enabled,
+        };
+        // Fields that could not be read keep their own message.
+        if let Err(more) = profile.validate() {
+            for error in more.0 {
+                if errors.get(&error.field).is_none() {
+                    errors.add(&error.field, error.message);
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(profile)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// `25`, `25.5` or `25.50` as minor units (two decimals).
+fn parse_amount(text: &str) -> Option<i64> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Some(0);
+    }
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    if fraction.len() > 2
+        || !whole.chars().all(|c| c.is_ascii_digit())
+        || !fraction.chars().all(|c| c.is_ascii_digit())
+    {
+        return None;
+    }
+    let whole: i64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
+    let cents: i64 = format!("{fraction:0<2}").parse().ok()?;
+    whole.checked_mul(100)?.checked_add(cents)
+}
+
 fn default_max_concurrent_calls() -> u32 {
     3
 }
@@ -381,6 +627,38 @@ fn valid_date(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_form_round_trips_and_names_what_it_cannot_read() {
+        let mut profile = BusinessProfile::new("Acme", "Europe/London");
+        profile.min_balance_minor = 2_550;
+        profile.holidays = vec!["2026-12-25".into()];
+        profile.call_days[5] = true;
+        let form = ProfileForm::from_profile(&profile);
+        assert_eq!(form.min_balance, "25.50");
+        assert_eq!(form.apply(&profile), Ok(profile.clone()));
+        let mut bad = form.clone();
+        bad.sequence = "-3, soon".into();
+        bad.min_balance = "12.345".into();
+        bad.max_attempts = "many".into();
+        bad.call_end = "25:00".into();
+        let errors = bad.apply(&profile).unwrap_err();
+        for field in ["sequence", "min_balance", "max_attempts", "call_end"] {
+            assert!(errors.get(field).is_some(), "{field}: {errors:?}");
+        }
+        assert_eq!(errors.get("max_attempts"), Some("Enter a whole number."));
+        // Steps come back in order, whatever order they were typed in.
+        let mut shuffled = form;
+        shuffled.sequence = "14 -2 +7".into();
+        let offsets: Vec<i32> = shuffled
+            .apply(&profile)
+            .unwrap()
+            .sequence
+            .iter()
+            .map(|s| s.offset_days)
+            .collect();
+        assert_eq!(offsets, vec![-2, 7, 14]);
+    }
 
     #[test]
     fn the_starting_profile_is_valid_and_calls_are_off() {

@@ -127,3 +127,110 @@ pub fn reason_kind(reason: &str) -> &'static str {
         "later"
     }
 }
+
+/// Reminders per page of the list.
+pub const REMINDER_PAGE_SIZE: usize = 50;
+
+/// The reminders list's filter and position (the page's query string).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReminderFilter {
+    /// A status, `open` (pending, in progress, processing, failed, paused), or empty for all.
+    pub status: String,
+    /// Opaque position after which the page starts.
+    pub after: Option<String>,
+}
+
+/// The statuses a reminder can be in, with their labels, for filters and badges.
+pub const STATUSES: [(&str, &str); 8] = [
+    ("pending", "Pending"),
+    ("in_progress", "Dialling"),
+    ("processing", "In conversation"),
+    ("completed", "Completed"),
+    ("failed", "Failed"),
+    ("skipped", "Skipped"),
+    ("cancelled", "Cancelled"),
+    ("paused", "Paused"),
+];
+
+pub fn status_label(status: &str) -> &'static str {
+    STATUSES
+        .iter()
+        .find(|(s, _)| *s == status)
+        .map_or("Unknown", |(_, label)| label)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReminderRow {
+    pub id: i64,
+    pub status: String,
+    pub customer_id: i64,
+    pub customer_name: String,
+    pub invoice_id: i64,
+    pub invoice_number: String,
+    pub amount: String,
+    /// e.g. "7 days after the due date".
+    pub step: String,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    /// The next attempt (pending) or when it was due, on the debtor's clock and the
+    /// organization's; empty when the debtor's zone is unknown.
+    pub next_debtor: String,
+    pub next_org: String,
+    /// The last skip, failure or cancellation reason.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReminderPage {
+    pub rows: Vec<ReminderRow>,
+    /// The position of the next page, if there is one.
+    pub next: Option<String>,
+    /// Reminders per status (all of the organization's).
+    pub counts: Vec<(String, i64)>,
+    pub calls_enabled: bool,
+}
+
+/// One entry of a reminder's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// In the organization's time zone.
+    pub at: String,
+    pub transition: String,
+    pub from: String,
+    pub to: String,
+    pub reason: String,
+    /// Who or what: "Scheduler", "Ana Lopez", "Call report", "Generator".
+    pub actor: String,
+}
+
+/// One call attempt of a reminder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptView {
+    pub attempt_no: i64,
+    pub dialled_at: String,
+    pub phone: String,
+    pub status: String,
+    pub outcome: String,
+    pub reason: String,
+    pub provider: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReminderDetail {
+    pub row: ReminderRow,
+    pub history: Vec<HistoryEntry>,
+    pub attempts: Vec<AttemptView>,
+    /// The actions the reminder's state allows.
+    pub actions: Vec<String>,
+}
+
+/// What a person can do to a reminder, with button labels.
+pub const ACTIONS: [(&str, &str); 6] = [
+    ("call_now", "Call now"),
+    ("pause", "Pause"),
+    ("resume", "Resume"),
+    ("cancel", "Cancel"),
+    ("dispute", "Mark disputed"),
+    ("opt_out", "Opt the customer out"),
+];
