@@ -250,6 +250,12 @@ pub fn SettingsPage() -> impl IntoView {
             {(!admin).then(|| view! { <p class="muted">"Only owners and admins can change these settings."</p> })}
         </section>
 
+        <section class="card" aria-labelledby="calling-heading">
+            <h2 id="calling-heading">"Calling rules"</h2>
+            <p class="muted">"Who calls on your behalf and in which words, calling hours and days, holidays, how often, and the reminder sequence. Calls stay off until you switch them on."</p>
+            <a class="button" href="/settings/calling" data-test="calling-rules-link">"Open the calling rules"</a>
+        </section>
+
         <section class="card" aria-labelledby="members-heading">
             <h2 id="members-heading">"Members"</h2>
             <FormError error=member_error />

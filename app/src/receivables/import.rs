@@ -99,6 +99,12 @@ pub async fn import_csv(
     tx.commit().await?;
     upsert::refresh_statistics_after(db, &summary).await?;
     tracing::info!(?summary, "CSV import finished");
+    // The reminders follow the new books at once (the scheduler would within minutes).
+    if let Err(err) =
+        crate::reminders::generate::generate(db, member.org_id, chrono::Utc::now()).await
+    {
+        tracing::warn!(error = %err, "reminders not regenerated after the import");
+    }
     Ok(summary)
 }
 

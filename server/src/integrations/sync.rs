@@ -743,6 +743,12 @@ pub async fn run(zoho: &Zoho, org_id: i64, started_by: StartedBy) -> Result<RunO
             };
             upsert::refresh_statistics_after(db, &summary).await?;
             tracing::info!(org_id, run_id, ?report, "Zoho sync finished");
+            // Paid, voided, deleted and new invoices: the reminders follow at once.
+            if let Err(err) =
+                app::reminders::generate::generate(db, org_id, chrono::Utc::now()).await
+            {
+                tracing::warn!(org_id, error = %err, "reminders not regenerated after the sync");
+            }
             RunOutcome::Finished(report)
         }
         Err(stop) => {
