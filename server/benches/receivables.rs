@@ -6,12 +6,13 @@
 //! p95, dashboard figures p95, and `/healthz` as the in-run baseline.
 //! `BENCH_CUSTOMERS` / `BENCH_INVOICES` change the size.
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use http::{Request, header};
 use http_body_util::BodyExt;
-use sqlx::Connection;
 use tower::ServiceExt;
 
 use app::accounts::service::{self, SignUp};
@@ -348,8 +349,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    // BENCH_ONLY=sqlite|postgres runs one backend; BENCH_KEEP=1 leaves the PostgreSQL
-    // database in place for a closer look (its name is printed).
+    // BENCH_ONLY / BENCH_KEEP: see `support`.
     // BENCH_TRACE=1 prints how long each instrumented step of the import took.
     if std::env::var("BENCH_TRACE").is_ok_and(|v| v == "1") {
         tracing_subscriber::fmt()
@@ -357,52 +357,8 @@ fn main() {
             .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
             .init();
     }
-    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
-    let keep = std::env::var("BENCH_KEEP").is_ok_and(|v| v == "1");
-    runtime.block_on(async {
-        let dir = tempfile::tempdir().unwrap();
-        if only.is_empty() || only == "sqlite" {
-            run(
-                "sqlite",
-                &format!("sqlite://{}/bench.db", dir.path().display()),
-                &files,
-                customers,
-                invoices,
-            )
-            .await;
-        }
-        if !(only.is_empty() || only == "postgres") {
-            return;
-        }
-
-        let admin = std::env::var("TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        match sqlx::PgConnection::connect(&admin).await {
-            Ok(mut conn) => {
-                let name = format!("duecall_bench_{}", std::process::id());
-                sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-                let (base, _) = admin.rsplit_once('/').unwrap();
-                run(
-                    "postgres",
-                    &format!("{base}/{name}"),
-                    &files,
-                    customers,
-                    invoices,
-                )
-                .await;
-                if keep {
-                    println!("[postgres] kept database {name}");
-                } else {
-                    sqlx::query(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
-                        .execute(&mut conn)
-                        .await
-                        .unwrap();
-                }
-            }
-            Err(err) => println!("[postgres] skipped: {err}"),
-        }
-    });
+    runtime.block_on(support::on_each_backend("duecall_bench", |label, url| {
+        let files = &files;
+        async move { run(label, &url, files, customers, invoices).await }
+    }));
 }

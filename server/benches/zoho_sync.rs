@@ -5,13 +5,14 @@
 //!
 //! `cargo bench -p server --bench zoho_sync` (`BENCH_CONTACTS` / `BENCH_INVOICES` resize it).
 
+mod support;
+
 use std::time::Instant;
 
 #[path = "../tests/common/consent.rs"]
 mod consent;
 
 use chrono::Duration;
-use sqlx::Connection;
 
 use app::accounts::service::{self, SignUp};
 use server::integrations::store;
@@ -225,32 +226,8 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(async {
-        let dir = tempfile::tempdir().unwrap();
-        run(
-            "sqlite",
-            &format!("sqlite://{}/bench.db", dir.path().display()),
-            contacts,
-            invoices,
-        )
-        .await;
-        let admin = std::env::var("TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        match sqlx::PgConnection::connect(&admin).await {
-            Ok(mut conn) => {
-                let name = format!("duecall_zoho_bench_{}", std::process::id());
-                sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-                let (base, _) = admin.rsplit_once('/').unwrap();
-                run("postgres", &format!("{base}/{name}"), contacts, invoices).await;
-                sqlx::query(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-            }
-            Err(err) => println!("[postgres] skipped: {err}"),
-        }
-    });
+    runtime.block_on(support::on_each_backend(
+        "duecall_zoho_bench",
+        |label, url| async move { run(label, &url, contacts, invoices).await },
+    ));
 }

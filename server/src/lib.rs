@@ -124,7 +124,10 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
         }
         Command::Worker => {
-            let scheduler = scheduler(&config, &db).spawn();
+            let books = integrations(&config, &db)?
+                .zoho
+                .map(|zoho| Arc::new(zoho) as Arc<dyn reminders::InvoiceSource>);
+            let scheduler = scheduler(&config, &db).with_books(books).spawn();
             shutdown_signal().await;
             scheduler.abort();
             db.close().await;

@@ -466,3 +466,38 @@ both_backends! {
         }
     }
 }
+
+/// An accounting system that cannot be reached.
+struct Unreachable;
+
+#[async_trait::async_trait]
+impl server::reminders::InvoiceSource for Unreachable {
+    async fn refresh(&self, _org_id: i64, _invoice_id: i64) -> Result<(), String> {
+        Err("Zoho Books is unavailable".into())
+    }
+}
+
+both_backends! {
+    async fn an_invoice_that_cannot_be_confirmed_is_not_called(app: TestApp) {
+        let mut owner = app.signed_up("Ana", "ana@example.com", "Acme Ltd").await;
+        let owner = app.member(&mut owner).await;
+        let now = monday_ten();
+        books(&app.db, owner.org_id, 1, now.date_naive()).await;
+        calls_on(&app.db, owner, |_| {}).await;
+        let clock = ManualClock::new(now);
+        let recorder = Recorder::new(&app.db, &clock, false);
+        let engine = scheduler(&app.db, &clock, &recorder, "a").with_books(Some(Arc::new(Unreachable)));
+        let tick = engine.tick().await.unwrap();
+        assert_eq!((tick.claimed, tick.called, tick.skipped), (1, 0, 1));
+        let (status, reason, due): (String, String, i64) =
+            sqlx::query_as("SELECT status, last_reason, due_at FROM reminders WHERE org_id = $1")
+                .bind(owner.org_id)
+                .fetch_one(app.db.pool())
+                .await
+                .unwrap();
+        assert_eq!(status, "pending");
+        assert!(reason.contains("Could not confirm") && reason.contains("unavailable"), "{reason}");
+        assert_eq!(due, app::db::time::to_millis(now + Duration::minutes(30)));
+        assert!(recorder.calls().is_empty());
+    }
+}

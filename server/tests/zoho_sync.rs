@@ -907,3 +907,67 @@ zoho_test!(
         assert!(h.local_invoices().await > 0);
     }
 );
+
+zoho_test!(
+    a_stale_sync_refreshes_the_invoice_before_a_call,
+    20,
+    80,
+    |h| {
+        h.finished().await;
+        let paid = h
+            .fake
+            .invoices(&h.books_org)
+            .into_iter()
+            .find(|i| i.status == FakeInvoiceStatus::Overdue)
+            .expect("an overdue invoice");
+        let local_id: i64 =
+            sqlx::query_scalar("SELECT id FROM invoices WHERE org_id = $1 AND external_id = $2")
+                .bind(h.org_id)
+                .bind(&paid.invoice_id)
+                .fetch_one(h.app.db.pool())
+                .await
+                .unwrap();
+        // Paid in Books after the last sync.
+        h.fake
+            .update_invoice(&h.books_org, &paid.invoice_id, |i| {
+                i.status = FakeInvoiceStatus::Paid;
+                i.balance_minor = 0;
+            })
+            .unwrap();
+        // A fresh sync is trusted: nothing is fetched.
+        h.fake.reset_counters();
+        assert!(
+            !sync::refresh_invoice(&h.zoho, h.org_id, local_id)
+                .await
+                .unwrap()
+        );
+        assert_eq!(h.fake.calls("invoices.get"), 0);
+        // Once the last sync is older than the threshold, the invoice is fetched and stored.
+        sqlx::query("UPDATE integration_connections SET last_success_at = $2 WHERE org_id = $1")
+            .bind(h.org_id)
+            .bind(app::db::time::now_millis() - sync::FRESH_FOR.as_millis() as i64 - 1_000)
+            .execute(h.app.db.pool())
+            .await
+            .unwrap();
+        assert!(
+            sync::refresh_invoice(&h.zoho, h.org_id, local_id)
+                .await
+                .unwrap()
+        );
+        assert_eq!(h.fake.calls("invoices.get"), 1);
+        let status: String = sqlx::query_scalar("SELECT status FROM invoices WHERE id = $1")
+            .bind(local_id)
+            .fetch_one(h.app.db.pool())
+            .await
+            .unwrap();
+        assert_eq!(status, "paid");
+        // Books down: the refresh fails, and the scheduler holds the call on that (its test is
+        // in the scheduler tests); here, the error is Zoho's.
+        h.fake.inject_n(server::zoho_fake::Fault::InternalError, 10);
+        assert!(
+            sync::refresh_invoice(&h.zoho, h.org_id, local_id)
+                .await
+                .is_err()
+        );
+    }
+);

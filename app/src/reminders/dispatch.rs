@@ -158,12 +158,18 @@ pub async fn facts(
     Ok(Some((invoice, facts)))
 }
 
+/// How long a call waits when the invoice could not be confirmed with the accounting system.
+pub const UNCONFIRMED_WAIT: Duration = Duration::minutes(30);
+
 /// The pre-call verification of a reminder claimed by `instance`, and, if it passes, the
-/// attempt written down (committed) before the call is placed.
+/// attempt written down (committed) before the call is placed. `unconfirmed` is why the
+/// invoice could not be brought up to date from the accounting system, if it could not: the
+/// call then waits.
 pub async fn prepare(
     db: &Db,
     instance: &str,
     row: &Row,
+    unconfirmed: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<Prepared, AppError> {
     let actor = Actor::Scheduler(instance.to_owned());
@@ -214,7 +220,18 @@ pub async fn prepare(
             Prepared::Skipped { reason, until },
         )
     };
-    let (transition, outcome) = match verify(&profile, &facts, now) {
+    let verdict = match (verify(&profile, &facts, now), unconfirmed) {
+        // A lasting reason stands; otherwise the stale invoice holds the call.
+        (Verdict::Never { reason }, _) => Verdict::Never { reason },
+        (_, Some(error)) => Verdict::Hold {
+            reason: format!(
+                "Could not confirm with the accounting system that the invoice is unpaid: {error}"
+            ),
+            until: now + UNCONFIRMED_WAIT,
+        },
+        (verdict, None) => verdict,
+    };
+    let (transition, outcome) = match verdict {
         Verdict::Never { reason } => skip(reason, None),
         Verdict::Hold { reason, until } => skip(reason, Some(until)),
         Verdict::Call => {

@@ -124,6 +124,78 @@ struct Run<'a> {
     analyzed_at: u64,
 }
 
+/// How fresh the last sync must be for the pre-call check to trust the stored invoice.
+pub const FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// Before a call: when the organization's Books connection last synced longer ago than
+/// [`FRESH_FOR`], fetches the invoice from Books and stores it (a payment since then settles
+/// it, and the check then says so). Invoices from elsewhere, and fresh syncs, need nothing.
+/// Returns whether the invoice was fetched.
+pub async fn refresh_invoice(zoho: &Zoho, org_id: i64, invoice_id: i64) -> Result<bool, ZohoError> {
+    let db = &zoho.db;
+    let app = |e: AppError| {
+        ZohoError::Unavailable(format!("Duecall could not read or store the invoice: {e}"))
+    };
+    let connection = store::connection(db, org_id).await.map_err(app)?;
+    let Some(connection) = connection.filter(|c| c.status == "connected") else {
+        return Ok(false);
+    };
+    let fresh_since = now_millis() - FRESH_FOR.as_millis() as i64;
+    if connection
+        .last_success_at
+        .is_some_and(|at| at >= fresh_since)
+    {
+        return Ok(false);
+    }
+    let external: Option<String> = sqlx::query_scalar(
+        "SELECT external_id FROM invoices WHERE id = $1 AND org_id = $2 AND source = $3",
+    )
+    .bind(invoice_id)
+    .bind(org_id)
+    .bind(SOURCE)
+    .fetch_optional(db.pool())
+    .await
+    .map_err(|e| app(e.into()))?;
+    let Some(external) = external else {
+        return Ok(false);
+    };
+    let currency: String =
+        sqlx::query_scalar("SELECT default_currency FROM organizations WHERE id = $1")
+            .bind(org_id)
+            .fetch_one(db.pool())
+            .await
+            .map_err(|e| app(e.into()))?;
+    let mut run = Run {
+        zoho,
+        db,
+        api: zoho.api(&connection),
+        currency: Currency::parse(&currency).unwrap_or_else(|_| Currency::unknown()),
+        report: RunReport::default(),
+        lease_owner: String::new(),
+        connection,
+        analyzed_at: 0,
+    };
+    let stop = |stop: Stop| match stop {
+        Stop::Zoho(err) => err,
+        Stop::App(err) => app(err),
+    };
+    let mut tx = db.begin().await.map_err(|e| app(e.into()))?;
+    match run.api.invoice(&external).await {
+        Ok(row) => run.apply_invoices(&mut tx, &[row]).await.map_err(stop)?,
+        Err(ZohoError::NotFound) => {
+            let deleted = upsert::delete_invoices(&mut tx, org_id, SOURCE, &[external.as_str()])
+                .await
+                .map_err(app)?;
+            if !deleted.is_empty() {
+                zoho.settled(org_id, deleted);
+            }
+        }
+        Err(err) => return Err(err),
+    }
+    tx.commit().await.map_err(|e| app(e.into()))?;
+    Ok(true)
+}
+
 impl Run<'_> {
     fn org_id(&self) -> i64 {
         self.connection.org_id

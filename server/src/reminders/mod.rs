@@ -91,6 +91,24 @@ pub trait CallProvider: Send + Sync + 'static {
     async fn place(&self, call: &CallRequest) -> Result<Placed, PlaceError>;
 }
 
+/// The accounting system an invoice may have changed in since the last sync: asked to bring
+/// the invoice up to date just before a call about it.
+#[async_trait::async_trait]
+pub trait InvoiceSource: Send + Sync + 'static {
+    /// Brings the stored invoice up to date if it may be stale; `Err` when that failed.
+    async fn refresh(&self, org_id: i64, invoice_id: i64) -> Result<(), String>;
+}
+
+#[async_trait::async_trait]
+impl InvoiceSource for crate::integrations::Zoho {
+    async fn refresh(&self, org_id: i64, invoice_id: i64) -> Result<(), String> {
+        crate::integrations::sync::refresh_invoice(self, org_id, invoice_id)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
 /// A point at which a scheduler can be told to stop and wait, so a crash there can be
 /// rehearsed (`DUECALL_SCHEDULER_PAUSE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,6 +161,8 @@ pub struct Scheduler {
     pub db: Db,
     pub clock: Arc<dyn Clock>,
     pub provider: Option<Arc<dyn CallProvider>>,
+    /// Refreshes an invoice from its accounting system before a call (when a sync is stale).
+    pub books: Option<Arc<dyn InvoiceSource>>,
     /// This instance's name in claims and histories.
     pub instance: String,
     pub settings: Settings,
@@ -162,11 +182,18 @@ impl Scheduler {
             db,
             clock,
             provider,
+            books: None,
             instance: instance.into(),
             settings,
             wake: Arc::new(Notify::new()),
             last_generated: Arc::new(Mutex::new(None)),
         }
+    }
+
+    /// With the accounting system to refresh invoices from before calling.
+    pub fn with_books(mut self, books: Option<Arc<dyn InvoiceSource>>) -> Self {
+        self.books = books;
+        self
     }
 
     /// A name for this process's scheduler: host and process id.
@@ -227,7 +254,21 @@ impl Scheduler {
             wait_forever("after claiming").await;
         }
         for row in claimed {
-            match dispatch::prepare(&self.db, &self.instance, &row, self.clock.now()).await? {
+            // The invoice as the accounting system has it now, if the last sync is old; a
+            // failure holds the call rather than trusting what may be stale.
+            let unconfirmed = match &self.books {
+                Some(books) => books.refresh(row.org_id, row.invoice_id).await.err(),
+                None => None,
+            };
+            match dispatch::prepare(
+                &self.db,
+                &self.instance,
+                &row,
+                unconfirmed,
+                self.clock.now(),
+            )
+            .await?
+            {
                 Prepared::Call(call) => {
                     if self.settings.pause == Some(Pause::AfterDial) {
                         wait_forever("after dialling").await;
