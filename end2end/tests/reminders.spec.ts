@@ -13,7 +13,7 @@ const customersCsv = [
   'R-2,Marlin Marine,Marlin Inc,ap@marlin.example,USD,US,America/New_York,false,Sam Ortiz,,(212) 555-0147',
   'R-3,Ibis Imports,Ibis Pvt Ltd,ap@ibis.example,INR,IN,,false,Ravi Rao,,098765 43210',
   'R-4,Quiet Quarry,Quiet Quarry Ltd,ap@quarry.example,GBP,GB,,true,Olu Ade,020 7946 0102,',
-  'R-5,Nowhere Nets,Nowhere Nets,ap@nets.example,USD,,,false,Pat Doe,,(212) 555-0199',
+  'R-5,Nowhere Nets,Nowhere Nets,ap@nets.example,USD,,,false,Pat Doe,,+1 212 555 0199',
   'R-6,Broken Line Co,Broken Line,ap@broken.example,GBP,GB,,false,Kim Ray,,not a phone',
 ].join('\n');
 

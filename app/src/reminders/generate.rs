@@ -204,6 +204,16 @@ pub async fn generate(db: &Db, org_id: i64, now: DateTime<Utc>) -> Result<Genera
         };
         let steps = live_steps(&profile, due, today);
         let earliest_live = steps.first().map(|(offset, _)| i64::from(*offset));
+        // A step whose first opening falls on or after the next step's day never gets its
+        // turn (e.g. the window stays shut until then): the next step supersedes it.
+        let superseded_by = |offset: i64, at: DateTime<Utc>| -> Option<NaiveDate> {
+            let day = at.with_timezone(&org_zone(&profile)).date_naive();
+            steps
+                .iter()
+                .find(|(o, _)| i64::from(*o) > offset)
+                .map(|(_, next)| *next)
+                .filter(|next| *next <= day)
+        };
         for reminder in existing {
             let waiting = matches!(reminder.status.as_str(), "pending" | "paused");
             if !waiting {
@@ -228,15 +238,24 @@ pub async fn generate(db: &Db, org_id: i64, now: DateTime<Utc>) -> Result<Genera
             } else if reminder.status == "pending" && reminder.attempts == 0 {
                 // Unattempted: follows the current calling hours.
                 let date = due + Duration::days(reminder.step_offset_days);
-                let at = to_millis(step_due_at(&profile, &zone, &facts.country, date, now));
+                let first = step_due_at(&profile, &zone, &facts.country, date, now);
+                if let Some(next) = superseded_by(reminder.step_offset_days, first) {
+                    cancel.push((reminder.id, format!("Superseded by the step of {next}.")));
+                    continue;
+                }
+                let at = to_millis(first);
                 let already_due = reminder.due_at <= to_millis(now) && at <= to_millis(now);
                 if at != reminder.due_at && !already_due {
                     reschedule.push((reminder.id, at));
                 }
             }
         }
-        for (offset, date) in steps {
+        for &(offset, date) in &steps {
             if keys.contains(&(invoice.id, i64::from(offset))) {
+                continue;
+            }
+            let due_at = step_due_at(&profile, &zone, &facts.country, date, now);
+            if superseded_by(i64::from(offset), due_at).is_some() {
                 continue;
             }
             create.push(NewReminder {
@@ -244,7 +263,7 @@ pub async fn generate(db: &Db, org_id: i64, now: DateTime<Utc>) -> Result<Genera
                 customer_id: invoice.customer_id,
                 offset: i64::from(offset),
                 date,
-                due_at: step_due_at(&profile, &zone, &facts.country, date, now),
+                due_at,
             });
         }
     }

@@ -390,8 +390,8 @@ fn CalendarView(data: Calendar) -> impl IntoView {
                 <h2 id="planned-heading">"Planned calls"</h2>
                 <p class="muted">{format!("Times are yours ({}) and the debtor's own.", data.timezone)}</p>
                 {data.days.into_iter().map(|day| view! {
-                    <details class="calendar-day" open=day.total > 0 data-test="calendar-day">
-                        <summary><strong>{day.label.clone()}</strong>" "<span class="muted">{format!("{} calls", day.total)}</span></summary>
+                    <details class="calendar-day" open={day.total > 0} data-test="calendar-day">
+                        <summary><strong>{day.label.clone()}</strong>" "<span class="muted">{if day.total == 1 { "1 call".to_owned() } else { format!("{} calls", day.total) }}</span></summary>
                         {(!day.calls.is_empty()).then({ let calls = day.calls.clone(); move || view! {
                             <table class="table compact">
                                 <thead><tr><th>"Yours"</th><th>"Theirs"</th><th>"Customer"</th><th>"Invoice"</th><th>"Step"</th></tr></thead>
