@@ -27,7 +27,7 @@ test('sign up, look around, switch theme, sign out and back in', async ({ page }
   for (const [label, heading] of [
     ['Customers', 'No customers yet'],
     ['Invoices', 'No invoices yet'],
-    ['Reminders', 'No reminders scheduled'],
+    ['Reminders', 'No reminders yet'],
     ['Calls', 'No calls yet'],
     ['Analytics', 'Nothing to chart yet'],
     ['Assistant', 'The assistant needs data first'],

@@ -10,7 +10,6 @@ use crate::shell::{EmptyState, PageHeader};
 /// Sections of the app that show an empty state until their feature lands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Page {
-    Reminders,
     Calls,
     Analytics,
     Assistant,
@@ -19,11 +18,6 @@ pub enum Page {
 impl Page {
     fn copy(self) -> (&'static str, &'static str, &'static str) {
         match self {
-            Self::Reminders => (
-                "Reminders",
-                "No reminders scheduled",
-                "Duecall plans reminder calls for overdue invoices under your rules and the law's calling hours. Scheduled and past reminders appear here.",
-            ),
             Self::Calls => (
                 "Calls",
                 "No calls yet",

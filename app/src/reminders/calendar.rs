@@ -120,6 +120,8 @@ struct Planned {
     call: PlannedCall,
     zone: DebtorZone,
     country: String,
+    /// Moved by the daily budget (its times are written out once it has a day).
+    moved: bool,
 }
 
 struct Plan<'a> {
@@ -199,6 +201,7 @@ impl Plan<'_> {
                         call: self.call(invoice, &zone, step, at, note),
                         zone: zone.clone(),
                         country: facts.country.clone(),
+                        moved: false,
                     });
                 }
             }
@@ -248,19 +251,40 @@ impl Plan<'_> {
 
     /// Moves the calls beyond a day's budget to the next opening on a later day, as the
     /// scheduler's hold does; calls moved past the period drop out of it.
-    fn within_budget(&self, mut planned: Vec<Planned>) -> Vec<PlannedCall> {
+    fn within_budget(&self, planned: Vec<Planned>) -> Vec<PlannedCall> {
+        use std::cmp::Reverse;
+        use std::collections::BinaryHeap;
         let tz = org_zone(self.profile);
         let limit = self.profile.daily_call_limit as usize;
         let mut per_day: BTreeMap<chrono::NaiveDate, usize> = BTreeMap::new();
         let mut kept = Vec::with_capacity(planned.len());
-        // Earliest first; a moved call goes back in its new place.
-        planned.sort_by_key(|p| std::cmp::Reverse((p.call.at, p.call.invoice_id)));
-        while let Some(mut item) = planned.pop() {
+        // Earliest first; a moved call goes back in at its new time.
+        let mut items: Vec<Option<Planned>> = planned.into_iter().map(Some).collect();
+        let mut queue: BinaryHeap<Reverse<(i64, i64, usize)>> = items
+            .iter()
+            .enumerate()
+            .filter_map(|(n, p)| {
+                p.as_ref()
+                    .map(|p| Reverse((p.call.at, p.call.invoice_id, n)))
+            })
+            .collect();
+        while let Some(Reverse((_, _, n))) = queue.pop() {
+            let Some(mut item) = items[n].take() else {
+                continue;
+            };
             let at = from_millis(item.call.at);
             let day = at.with_timezone(&tz).date_naive();
             let used = per_day.entry(day).or_default();
             if *used < limit {
                 *used += 1;
+                if item.moved {
+                    item.call.org_time = self.org_time(at);
+                    item.call.debtor_time = debtor_time(&item.zone, at);
+                    item.call.note = format!(
+                        "Moved: the {} calls a day allowed were already planned.",
+                        self.profile.daily_call_limit
+                    );
+                }
                 kept.push(item.call);
                 continue;
             }
@@ -274,15 +298,9 @@ impl Plan<'_> {
                 continue;
             }
             item.call.at = to_millis(next);
-            item.call.org_time = self.org_time(next);
-            item.call.debtor_time = debtor_time(&item.zone, next);
-            item.call.note = format!(
-                "Moved: the {} calls a day allowed were already planned.",
-                self.profile.daily_call_limit
-            );
-            let key = (item.call.at, item.call.invoice_id);
-            let position = planned.partition_point(|p| (p.call.at, p.call.invoice_id) > key);
-            planned.insert(position, item);
+            item.moved = true;
+            queue.push(Reverse((item.call.at, item.call.invoice_id, n)));
+            items[n] = Some(item);
         }
         kept
     }
