@@ -431,18 +431,12 @@ pub async fn report(
         && row.status() == Status::Failed
         && row.attempts < row.max_attempts
     {
+        let retry = Transition::Retry {
+            at: now + minutes(profile.retry_failed_minutes),
+        };
         let request = Request {
-            org_id,
-            reminder_id,
-            transition: Transition::Retry {
-                at: now + minutes(profile.retry_failed_minutes),
-            },
-            actor,
-            now,
-            claimant: None,
-            lease: Lease::Keep,
             attempt_id,
-            require_expired: false,
+            ..Request::new(org_id, reminder_id, retry, actor, now)
         };
         store::transition(&mut tx, request).await?;
     }
@@ -477,16 +471,9 @@ pub async fn sweep_expired(db: &Db, instance: &str, now: DateTime<Utc>) -> Resul
         } else {
             let mut tx = db.begin().await?;
             let request = Request {
-                org_id: row.org_id,
-                reminder_id: row.id,
-                transition: Transition::Release,
-                actor: &actor,
-                now,
-                claimant: None,
-                lease: Lease::Keep,
-                attempt_id: None,
                 // Only if it is still the expired claim (not claimed again meanwhile).
                 require_expired: true,
+                ..Request::new(row.org_id, row.id, Transition::Release, &actor, now)
             };
             match store::transition(&mut tx, request).await {
                 Ok((_, _)) => {

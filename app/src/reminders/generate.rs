@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use super::machine::{Status, Transition};
 use super::profile::BusinessProfile;
-use super::store::{self, Actor, Lease, Request, TransitionError};
+use super::store::{self, Actor, Request, TransitionError};
 use super::verify::{Facts, local_day_start, org_zone, standing, when_allowed};
 use super::zones::DebtorZone;
 use crate::db::time::to_millis;
@@ -311,17 +311,13 @@ pub async fn generate(db: &Db, org_id: i64, now: DateTime<Utc>) -> Result<Genera
     }
     report.rescheduled = reschedule.len() as u64;
     for (id, reason) in cancel {
-        let request = Request {
+        let request = Request::new(
             org_id,
-            reminder_id: id,
-            transition: Transition::Cancel { reason },
-            actor: &Actor::Generator,
+            id,
+            Transition::Cancel { reason },
+            &Actor::Generator,
             now,
-            claimant: None,
-            lease: Lease::Keep,
-            attempt_id: None,
-            require_expired: false,
-        };
+        );
         match store::transition(&mut tx, request).await {
             Ok(_) => report.cancelled += 1,
             // Moved meanwhile (claimed and dialled): the pre-call check has the last word.

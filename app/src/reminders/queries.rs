@@ -7,7 +7,7 @@ use chrono_tz::Tz;
 use super::machine::{Status, Transition};
 use super::profile::SequenceStep;
 use super::service::profile_of;
-use super::store::{self, Actor, Lease, Request, TransitionError};
+use super::store::{self, Actor, Request, TransitionError};
 use super::views::{
     AttemptView, HistoryEntry, REMINDER_PAGE_SIZE, ReminderDetail, ReminderFilter, ReminderPage,
     ReminderRow,
@@ -274,17 +274,7 @@ pub async fn act(
     let row = store::get(&mut tx, member.org_id, id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let apply = |transition: Transition| Request {
-        org_id: member.org_id,
-        reminder_id: id,
-        transition,
-        actor: &actor,
-        now,
-        claimant: None,
-        lease: Lease::Keep,
-        attempt_id: None,
-        require_expired: false,
-    };
+    let apply = |transition: Transition| Request::new(member.org_id, id, transition, &actor, now);
     let refused = |e: TransitionError| match e {
         TransitionError::Db(e) => AppError::from(e),
         TransitionError::NotFound => AppError::NotFound,
@@ -426,19 +416,10 @@ async fn cancel_open(
     .fetch_all(&mut **tx)
     .await?;
     for id in ids {
-        let request = Request {
-            org_id,
-            reminder_id: id,
-            transition: Transition::Cancel {
-                reason: reason.to_owned(),
-            },
-            actor,
-            now,
-            claimant: None,
-            lease: Lease::Keep,
-            attempt_id: None,
-            require_expired: false,
+        let cancel = Transition::Cancel {
+            reason: reason.to_owned(),
         };
+        let request = Request::new(org_id, id, cancel, actor, now);
         match store::transition(tx, request).await {
             Ok(_) | Err(TransitionError::Refused(_)) => {}
             Err(TransitionError::Db(e)) => return Err(e.into()),

@@ -123,6 +123,30 @@ pub struct Request<'a> {
     pub require_expired: bool,
 }
 
+impl<'a> Request<'a> {
+    /// A transition of reminder `reminder_id` by `actor`: no claim required, the lease left
+    /// as it is, no attempt named, expired or not.
+    pub fn new(
+        org_id: i64,
+        reminder_id: i64,
+        transition: Transition,
+        actor: &'a Actor,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            org_id,
+            reminder_id,
+            transition,
+            actor,
+            now,
+            claimant: None,
+            lease: Lease::Keep,
+            attempt_id: None,
+            require_expired: false,
+        }
+    }
+}
+
 /// Locks the reminder, applies the transition through the state machine and writes the row
 /// and its history event, all in `tx`. A refused transition writes nothing.
 pub async fn transition(
