@@ -3,6 +3,7 @@
 //! browser's WASM. Server-only modules (database, services, sessions) are behind `ssr`.
 
 pub mod accounts;
+pub mod calls;
 pub mod error;
 pub mod integrations;
 pub mod pages;

@@ -24,6 +24,8 @@ pub struct AppState {
     pub client_ip_header: Option<http::HeaderName>,
     /// What the integrations of this instance are, as the pages need to know them.
     pub integrations: crate::integrations::IntegrationsInfo,
+    /// Wakes the live feeds when calls or reminders change.
+    pub live: crate::calls::live::Hub,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -106,6 +106,15 @@ pub struct Config {
     /// `DUECALL_CLAIM_LEASE_SECONDS`: how long a scheduler's claim waits for its dial before
     /// another instance may give it back. Default 120.
     pub claim_lease_seconds: u32,
+    /// Who may post call-status webhooks: `DUECALL_WEBHOOK_SECRETS` (Standard Webhooks `whsec_`
+    /// secrets, newest first, separated by spaces or commas: list the old one after the new
+    /// during a rotation), `WEBHOOK_SECRET` (the original `X-Webhook-Signature` scheme's shared
+    /// secret) and `DUECALL_WEBHOOK_STANDARD_ONLY` (refuse the original scheme). Without
+    /// `DUECALL_WEBHOOK_SECRETS` a random secret is made for this process (the call simulator
+    /// signs with it; outside agents cannot).
+    pub webhook_keys: std::sync::Arc<crate::webhooks::signature::Keys>,
+    /// Whether the webhook secret was made up at start-up (none configured).
+    pub webhook_secret_generated: bool,
 }
 
 /// A variable that is set but cannot be used.
@@ -328,7 +337,30 @@ impl Config {
             });
         }
 
+        let mut standard: Vec<SecretString> = var("DUECALL_WEBHOOK_SECRETS")
+            .unwrap_or_default()
+            .split([' ', ','])
+            .filter(|s| !s.is_empty())
+            .map(|s| SecretString::from(s.to_owned()))
+            .collect();
+        let webhook_secret_generated = standard.is_empty();
+        if webhook_secret_generated {
+            standard.push(crate::webhooks::signature::Keys::generate_secret());
+        }
+        let legacy: Vec<SecretString> = var("WEBHOOK_SECRET")
+            .map(SecretString::from)
+            .into_iter()
+            .collect();
+        let standard_only = parse_bool(&var, "DUECALL_WEBHOOK_STANDARD_ONLY")?.unwrap_or(false);
+        let webhook_keys = crate::webhooks::signature::Keys::new(&standard, &legacy, standard_only)
+            .map_err(|err| ConfigError {
+                var: "DUECALL_WEBHOOK_SECRETS",
+                message: err.to_string(),
+            })?;
+
         Ok(Self {
+            webhook_keys: std::sync::Arc::new(webhook_keys),
+            webhook_secret_generated,
             addr,
             public_url,
             database_url: SecretString::from(database_url),

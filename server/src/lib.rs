@@ -8,6 +8,7 @@ pub mod integrations;
 pub mod receivables;
 pub mod reminders;
 pub mod telemetry;
+pub mod webhooks;
 pub mod zoho_fake;
 
 use std::net::SocketAddr;
@@ -201,6 +202,7 @@ pub fn state(config: &Config, db: Db) -> AppState {
             public_url: config.public_url.clone(),
             keyring: config.keyring.clone(),
         },
+        live: app::calls::live::Hub::new(),
     }
 }
 
@@ -303,8 +305,16 @@ pub fn scheduler(config: &Config, db: &Db) -> reminders::Scheduler {
     let clock: Arc<dyn reminders::Clock> = Arc::new(reminders::SystemClock);
     let provider: Option<Arc<dyn reminders::CallProvider>> = match config.call_provider {
         config::CallProviderMode::Simulator => {
+            let endpoint = reminders::simulator::Endpoint {
+                url: format!("{}{}", config.public_url, webhooks::CALL_STATUS_PATH),
+                secret: config
+                    .webhook_keys
+                    .signing_secret()
+                    .cloned()
+                    .expect("the configuration always has a signing secret"),
+            };
             Some(Arc::new(reminders::simulator::Simulator::new(
-                db.clone(),
+                endpoint,
                 clock.clone(),
                 reminders::simulator::Timing::default(),
             )))
@@ -332,6 +342,23 @@ pub fn app(state: AppState, config: &Config) -> Router {
 
 /// The whole HTTP application. Tests drive this same router.
 pub fn app_with(state: AppState, config: &Config, integrations: &Integrations) -> Router {
+    app_with_clock(state, config, integrations, Arc::new(reminders::SystemClock))
+}
+
+/// [`app_with`] on a given clock (webhook timestamps and call reports are judged by it).
+pub fn app_with_clock(
+    state: AppState,
+    config: &Config,
+    integrations: &Integrations,
+    clock: Arc<dyn reminders::Clock>,
+) -> Router {
+    let hooks = webhooks::Webhooks {
+        db: state.db.clone(),
+        keys: config.webhook_keys.clone(),
+        clock,
+        live: state.live.clone(),
+        max_body_bytes: config.max_body_bytes,
+    };
     let routes = generate_route_list(App);
     let sessions = SessionManagerLayer::new(DbSessionStore::new(state.db.clone()))
         .with_name(COOKIE_NAME)
@@ -358,6 +385,7 @@ pub fn app_with(state: AppState, config: &Config, integrations: &Integrations) -
         .route("/healthz", get(http::health::healthz))
         .route("/readyz", get(http::health::readyz))
         .merge(receivables::routes())
+        .merge(webhooks::routes(hooks))
         .merge(integrations::routes::routes(integrations.zoho.clone()))
         .leptos_routes_with_context(&state, routes, provide_request_context, move || {
             shell(options.clone())

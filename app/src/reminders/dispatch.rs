@@ -139,7 +139,8 @@ pub async fn facts(
     let today = now.with_timezone(&org_zone(profile)).date_naive();
     facts.superseded_by = sqlx::query_scalar(
         "SELECT step_date FROM reminders WHERE invoice_id = $1 AND org_id = $2 \
-           AND step_offset_days > $3 AND step_date <= $4 AND status <> 'cancelled' \
+           AND kind = 'step' AND step_offset_days > $3 AND step_date <= $4 \
+           AND status <> 'cancelled' \
          ORDER BY step_offset_days DESC LIMIT 1",
     )
     .bind(row.invoice_id)
@@ -323,7 +324,7 @@ pub enum CallEvent {
     TimedOut,
 }
 
-/// Applies `event` to the reminder's current attempt at `now`.
+/// Applies `event` to the reminder's current attempt at `now`, in its own transaction.
 pub async fn report(
     db: &Db,
     org_id: i64,
@@ -339,16 +340,65 @@ pub async fn report(
     if !store::lock(&mut tx, org_id, reminder_id).await? {
         return Err(TransitionError::NotFound);
     }
-    let attempt_id: Option<i64> = sqlx::query_scalar(
+    let attempt_id = latest_attempt(&mut tx, org_id, reminder_id).await?;
+    let (_, change) = report_in(
+        &mut tx,
+        &profile,
+        Reported {
+            org_id,
+            reminder_id,
+            attempt_id,
+        },
+        &event,
+        actor,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(change)
+}
+
+/// The reminder's latest call attempt, if it was ever dialled.
+pub async fn latest_attempt(
+    tx: &mut Tx<'_>,
+    org_id: i64,
+    reminder_id: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
         "SELECT id FROM call_attempts WHERE reminder_id = $1 AND org_id = $2 \
          ORDER BY attempt_no DESC LIMIT 1",
     )
     .bind(reminder_id)
     .bind(org_id)
-    .fetch_optional(&mut *tx)
-    .await?;
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+/// Which reminder and attempt a report is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reported {
+    pub org_id: i64,
+    pub reminder_id: i64,
+    pub attempt_id: Option<i64>,
+}
+
+/// [`report`] inside the caller's transaction (which holds the reminder's lock): the reminder's
+/// transition, its attempt's status, and the retry of a passing failure. Returns the row after.
+pub async fn report_in(
+    tx: &mut Tx<'_>,
+    profile: &BusinessProfile,
+    reported: Reported,
+    event: &CallEvent,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<(Row, Change), TransitionError> {
+    let Reported {
+        org_id,
+        reminder_id,
+        attempt_id,
+    } = reported;
     let minutes = |m: u32| Duration::minutes(i64::from(m));
-    let (transition, lease, attempt_status) = match &event {
+    let (transition, lease, attempt_status) = match event {
         CallEvent::Answered => (
             Transition::Answered,
             Lease::Until(now + minutes(profile.agent_timeout_minutes)),
@@ -394,11 +444,11 @@ pub async fn report(
         lease,
         attempt_id,
         // The monitor's verdict stands only if nothing was heard meanwhile.
-        require_expired: event == CallEvent::TimedOut,
+        require_expired: *event == CallEvent::TimedOut,
     };
-    let (row, change) = store::transition(&mut tx, request).await?;
+    let (mut row, change) = store::transition(tx, request).await?;
     if let Some(attempt_id) = attempt_id {
-        let (outcome, reason) = match &event {
+        let (outcome, reason) = match event {
             CallEvent::Completed { outcome } => (outcome.as_str(), ""),
             CallEvent::Failed { reason, .. } => ("", reason.as_str()),
             CallEvent::TimedOut => ("", super::machine::TIMEOUT_REASON),
@@ -406,7 +456,7 @@ pub async fn report(
             CallEvent::NoAnswer => ("", "no answer"),
             CallEvent::Answered => ("", ""),
         };
-        let ended = (event != CallEvent::Answered).then_some(to_millis(now));
+        let ended = (*event != CallEvent::Answered).then_some(to_millis(now));
         sqlx::query(
             "UPDATE call_attempts SET status = $1, \
                connected = CASE WHEN $2 = 1 THEN 1 ELSE connected END, \
@@ -417,13 +467,13 @@ pub async fn report(
              WHERE id = $7",
         )
         .bind(attempt_status)
-        .bind(i64::from(event == CallEvent::Answered))
+        .bind(i64::from(*event == CallEvent::Answered))
         .bind(to_millis(now))
         .bind(ended)
         .bind(outcome)
         .bind(reason)
         .bind(attempt_id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     }
     // A call that failed for a passing reason is tried again while attempts remain.
@@ -438,10 +488,9 @@ pub async fn report(
             attempt_id,
             ..Request::new(org_id, reminder_id, retry, actor, now)
         };
-        store::transition(&mut tx, request).await?;
+        row = store::transition(tx, request).await?.0;
     }
-    tx.commit().await?;
-    Ok(change)
+    Ok((row, change))
 }
 
 /// What the monitor did in one sweep.

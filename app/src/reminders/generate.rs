@@ -37,6 +37,9 @@ pub struct InvoiceRow {
     pub country: String,
     pub region: String,
     pub timezone: String,
+    pub hold_until: Option<i64>,
+    pub hold_reason: String,
+    pub review: String,
 }
 
 /// The select list and joins for [`InvoiceRow`] (`i` invoices, `c` customers).
@@ -44,7 +47,7 @@ pub const INVOICE_ROW: &str = "SELECT i.id, i.customer_id, i.number, i.status, i
      i.balance_minor, i.currency, i.disputed, i.dispute_reason, c.display_name AS customer_name, \
      c.opted_out, c.best_phone_e164 AS phone_e164, c.phone_status, \
      c.best_phone_reason AS phone_reason, c.billing_country AS country, \
-     c.billing_state AS region, c.timezone \
+     c.billing_state AS region, c.timezone, i.hold_until, i.hold_reason, i.review \
      FROM invoices i JOIN customers c ON c.id = i.customer_id";
 
 impl InvoiceRow {
@@ -63,6 +66,9 @@ impl InvoiceRow {
             country: self.country.clone(),
             region: self.region.clone(),
             timezone: self.timezone.clone(),
+            hold_until: self.hold_until.map(crate::db::time::from_millis),
+            hold_reason: self.hold_reason.clone(),
+            paid_claim: self.review == "paid_claim",
             ..Facts::default()
         }
     }
@@ -133,6 +139,7 @@ struct Existing {
     attempts: i64,
     dialled: i64,
     due_at: i64,
+    kind: String,
 }
 
 /// Brings the organization's reminders in line with its invoices and profile at `now`.
@@ -147,7 +154,7 @@ pub async fn generate(db: &Db, org_id: i64, now: DateTime<Utc>) -> Result<Genera
     .fetch_all(db.pool())
     .await?;
     let open: Vec<Existing> = sqlx::query_as(
-        "SELECT id, invoice_id, step_offset_days, status, attempts, dialled, due_at \
+        "SELECT id, invoice_id, step_offset_days, status, attempts, dialled, due_at, kind \
          FROM reminders WHERE org_id = $1 \
            AND status IN ('pending', 'in_progress', 'processing', 'failed', 'paused')",
     )
@@ -156,7 +163,7 @@ pub async fn generate(db: &Db, org_id: i64, now: DateTime<Utc>) -> Result<Genera
     .await?;
     // Every (invoice, step) that has a reminder, whatever its state: those are never made again.
     let keys: HashSet<(i64, i64)> = sqlx::query_as::<_, (i64, i64)>(
-        "SELECT invoice_id, step_offset_days FROM reminders WHERE org_id = $1",
+        "SELECT invoice_id, step_offset_days FROM reminders WHERE org_id = $1 AND kind = 'step'",
     )
     .bind(org_id)
     .fetch_all(db.pool())
@@ -216,7 +223,9 @@ pub async fn generate(db: &Db, org_id: i64, now: DateTime<Utc>) -> Result<Genera
         };
         for reminder in existing {
             let waiting = matches!(reminder.status.as_str(), "pending" | "paused");
-            if !waiting {
+            // A follow-up keeps the time its call's outcome set; only its invoice's standing
+            // (above) can end it.
+            if !waiting || reminder.kind == store::FOLLOW_UP {
                 continue;
             }
             if !offsets.contains(&reminder.step_offset_days) {
@@ -400,7 +409,7 @@ async fn insert(
         let sql = format!(
             "INSERT INTO reminders (org_id, invoice_id, customer_id, step_offset_days, step_date, \
                max_attempts, due_at, created_at, updated_at, status) VALUES {} \
-             ON CONFLICT (invoice_id, step_offset_days) DO NOTHING",
+             ON CONFLICT (invoice_id, step_offset_days) WHERE kind = 'step' DO NOTHING",
             values.join(", ")
         );
         let mut query = sqlx::query(&sql);

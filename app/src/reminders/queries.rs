@@ -350,8 +350,7 @@ pub async fn act(
             cancel_open(
                 &mut tx,
                 member.org_id,
-                "invoice_id",
-                row.invoice_id,
+                Scope::Invoice(row.invoice_id),
                 &why,
                 &actor,
                 now,
@@ -375,8 +374,7 @@ pub async fn act(
             cancel_open(
                 &mut tx,
                 member.org_id,
-                "customer_id",
-                row.customer_id,
+                Scope::Customer(row.customer_id),
                 "The customer opted out of calls.",
                 &actor,
                 now,
@@ -397,34 +395,77 @@ pub async fn act(
     Ok(())
 }
 
+/// Whose reminders a bulk change covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Invoice(i64),
+    Customer(i64),
+}
+
+impl Scope {
+    fn condition(self) -> (&'static str, i64) {
+        match self {
+            Self::Invoice(id) => ("invoice_id = $2", id),
+            Self::Customer(id) => ("customer_id = $2", id),
+        }
+    }
+}
+
 /// Cancels every reminder of an invoice or customer that is not being dialled.
-async fn cancel_open(
+pub async fn cancel_open(
     tx: &mut crate::db::Tx<'_>,
     org_id: i64,
-    column: &'static str,
-    value: i64,
+    scope: Scope,
     reason: &str,
     actor: &Actor,
     now: DateTime<Utc>,
-) -> Result<(), AppError> {
+) -> Result<u64, AppError> {
+    let cancel = Transition::Cancel {
+        reason: reason.to_owned(),
+    };
+    move_open(tx, org_id, scope, "'pending', 'failed', 'paused'", cancel, actor, now).await
+}
+
+/// Pauses every waiting reminder of an invoice or customer.
+pub async fn pause_open(
+    tx: &mut crate::db::Tx<'_>,
+    org_id: i64,
+    scope: Scope,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<u64, AppError> {
+    move_open(tx, org_id, scope, "'pending', 'failed'", Transition::Pause, actor, now).await
+}
+
+/// Applies `transition` to every reminder in `scope` whose status is in `statuses` (an SQL
+/// list), or that is claimed but not dialled; returns how many moved.
+async fn move_open(
+    tx: &mut crate::db::Tx<'_>,
+    org_id: i64,
+    scope: Scope,
+    statuses: &'static str,
+    transition: Transition,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<u64, AppError> {
+    let (condition, value) = scope.condition();
     let ids: Vec<i64> = sqlx::query_scalar(&format!(
-        "SELECT id FROM reminders WHERE org_id = $1 AND {column} = $2 \
-           AND (status IN ('pending', 'failed', 'paused') OR (status = 'in_progress' AND dialled = 0))"
+        "SELECT id FROM reminders WHERE org_id = $1 AND {condition} \
+           AND (status IN ({statuses}) OR (status = 'in_progress' AND dialled = 0))"
     ))
     .bind(org_id)
     .bind(value)
     .fetch_all(&mut **tx)
     .await?;
+    let mut moved = 0;
     for id in ids {
-        let cancel = Transition::Cancel {
-            reason: reason.to_owned(),
-        };
-        let request = Request::new(org_id, id, cancel, actor, now);
+        let request = Request::new(org_id, id, transition.clone(), actor, now);
         match store::transition(tx, request).await {
-            Ok(_) | Err(TransitionError::Refused(_)) => {}
+            Ok(_) => moved += 1,
+            Err(TransitionError::Refused(_)) => {}
             Err(TransitionError::Db(e)) => return Err(e.into()),
-            Err(other) => return Err(AppError::internal("cancelling reminders", other)),
+            Err(other) => return Err(AppError::internal("moving reminders", other)),
         }
     }
-    Ok(())
+    Ok(moved)
 }

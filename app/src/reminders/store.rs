@@ -11,6 +11,9 @@ use super::rules::{Attempt, WEEK};
 use crate::db::time::{from_millis, to_millis};
 use crate::db::{Dialect, Tx};
 
+/// The kind of a reminder a call's outcome asked for (the sequence's are `step`).
+pub const FOLLOW_UP: &str = "follow_up";
+
 /// Who or what moves a reminder, as recorded in its history.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Actor {
@@ -52,10 +55,12 @@ pub struct Row {
     pub claimed_by: String,
     pub lease_until: Option<i64>,
     pub last_reason: String,
+    /// `step` (of the sequence) or `follow_up` (asked for by a call's outcome).
+    pub kind: String,
 }
 
 pub const COLUMNS: &str = "id, org_id, invoice_id, customer_id, step_offset_days, step_date, \
-     status, attempts, max_attempts, dialled, due_at, claimed_by, lease_until, last_reason";
+     status, attempts, max_attempts, dialled, due_at, claimed_by, lease_until, last_reason, kind";
 
 impl Row {
     pub fn status(&self) -> Status {
@@ -64,6 +69,10 @@ impl Row {
 
     pub fn due_at(&self) -> DateTime<Utc> {
         from_millis(self.due_at)
+    }
+
+    pub fn is_follow_up(&self) -> bool {
+        self.kind == FOLLOW_UP
     }
 
     /// The state machine's view of the row, with the invoice's recent calls.

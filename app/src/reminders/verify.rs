@@ -17,6 +17,8 @@ pub const HORIZON_DAYS: i64 = 14;
 /// calls under way as it allows.
 pub const BUSY_WAIT: Duration = Duration::minutes(15);
 pub const CONCURRENCY_WAIT: Duration = Duration::minutes(1);
+/// How often a reminder held by a "paid already" claim looks again.
+pub const PAID_CLAIM_WAIT: Duration = Duration::days(1);
 
 /// What the check looks at, read just before the call.
 #[derive(Debug, Clone, Default)]
@@ -43,6 +45,11 @@ pub struct Facts {
     pub org_calls_today: u32,
     /// A later step of the sequence whose day has come: this reminder's turn has passed.
     pub superseded_by: Option<String>,
+    /// Calls about the invoice wait until then (a promise, "paying today", a callback), why.
+    pub hold_until: Option<DateTime<Utc>>,
+    pub hold_reason: String,
+    /// The customer said it is paid: calls wait for a person to check.
+    pub paid_claim: bool,
 }
 
 /// The check's answer.
@@ -166,6 +173,20 @@ pub fn verify(profile: &BusinessProfile, facts: &Facts, now: DateTime<Utc>) -> V
         return Verdict::Never {
             reason: format!("Superseded by the step of {date}."),
         };
+    }
+    if facts.paid_claim {
+        return Verdict::Hold {
+            reason: "The customer says the invoice is paid; the team is to check.".into(),
+            until: now + PAID_CLAIM_WAIT,
+        };
+    }
+    if let Some(until) = facts.hold_until.filter(|until| *until > now) {
+        let reason = if facts.hold_reason.is_empty() {
+            "Held after the last call.".to_owned()
+        } else {
+            facts.hold_reason.clone()
+        };
+        return Verdict::Hold { reason, until };
     }
     match when_allowed(profile, &zone, &facts.country, &facts.calls, now) {
         Err(reason) => Verdict::Never { reason },

@@ -1,22 +1,25 @@
 //! The call simulator: the call provider when no telephony is configured, and the demo's.
-//! It "places" each call and, after believable delays, reports what happened — answered and
-//! a promise, already paid, a dispute, no answer, busy, a failed line, or an agent that goes
-//! silent so the timeout path runs. The outcome follows from the attempt id, so a run can be
-//! repeated.
+//! It "places" each call and, after believable delays, reports what happened the way a real
+//! voice agent does — signed call-status webhooks over HTTP to Duecall's own endpoint: answered
+//! and paying today, a promise, already paid, a dispute, a callback, no answer, busy, a failed
+//! line, or an agent that goes silent so the timeout path runs. The outcome follows from the
+//! attempt id, so a run can be repeated.
 
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use app::db::Db;
-use app::reminders::dispatch::{self, CallEvent, CallRequest};
-use app::reminders::store::Actor;
+use app::calls::report::{CallStatusBody, CustomerResponse, EventType, OutcomeBody};
+use app::reminders::dispatch::CallRequest;
+use chrono::Duration;
+use secrecy::SecretString;
 
 use super::{CallProvider, Clock, PlaceError, Placed};
+use crate::webhooks::sender;
 
 /// How a simulated call ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Script {
-    Conversation(&'static str),
+    Conversation(CustomerResponse),
     NoAnswer,
     Busy,
     LineFailure,
@@ -29,11 +32,11 @@ pub fn script_for(attempt_id: i64) -> Script {
     // A multiplicative hash so neighbouring ids get different fates.
     let roll = (attempt_id.unsigned_abs().wrapping_mul(2_654_435_761) >> 8) % 100;
     match roll {
-        0..=24 => Script::Conversation("will_pay_today"),
-        25..=44 => Script::Conversation("promise_to_pay"),
-        45..=51 => Script::Conversation("already_paid"),
-        52..=56 => Script::Conversation("dispute"),
-        57..=59 => Script::Conversation("callback_requested"),
+        0..=24 => Script::Conversation(CustomerResponse::WillPayToday),
+        25..=44 => Script::Conversation(CustomerResponse::PromiseToPay),
+        45..=51 => Script::Conversation(CustomerResponse::AlreadyPaid),
+        52..=56 => Script::Conversation(CustomerResponse::Dispute),
+        57..=59 => Script::Conversation(CustomerResponse::CallbackRequested),
         60..=76 => Script::NoAnswer,
         77..=85 => Script::Busy,
         86..=93 => Script::LineFailure,
@@ -59,15 +62,85 @@ impl Default for Timing {
     }
 }
 
+/// Where the simulator sends its reports, and what it signs them with.
+#[derive(Clone)]
+pub struct Endpoint {
+    /// `{public URL}/api/webhooks/call-status`.
+    pub url: String,
+    pub secret: SecretString,
+}
+
 pub struct Simulator {
-    db: Db,
+    client: reqwest::Client,
+    endpoint: Endpoint,
     clock: Arc<dyn Clock>,
     timing: Timing,
 }
 
 impl Simulator {
-    pub fn new(db: Db, clock: Arc<dyn Clock>, timing: Timing) -> Self {
-        Self { db, clock, timing }
+    pub fn new(endpoint: Endpoint, clock: Arc<dyn Clock>, timing: Timing) -> Self {
+        Self {
+            client: reqwest::Client::new(),
+            endpoint,
+            clock,
+            timing,
+        }
+    }
+}
+
+/// The events a simulated call reports, in order, with the pause before each.
+pub fn events(call: &CallRequest, script: Script, timing: Timing, clock: &dyn Clock) -> Vec<(StdDuration, CallStatusBody)> {
+    let event = |event_type, outcome, reason: Option<&str>| CallStatusBody {
+        reminder_id: call.reminder_id,
+        attempt_id: Some(call.attempt_id),
+        event_type,
+        outcome,
+        reason: reason.map(str::to_owned),
+    };
+    let unanswered = |response| OutcomeBody {
+        connected: false,
+        customer_response: Some(response),
+        ..OutcomeBody::default()
+    };
+    match script {
+        Script::Conversation(response) => {
+            let now = clock.now();
+            let talk = timing.talk;
+            let mut outcome = OutcomeBody {
+                connected: true,
+                duration: Some(u32::try_from(talk.as_secs()).unwrap_or(u32::MAX).max(1)),
+                customer_response: Some(response),
+                notes: Some(format!("Simulated call about invoice {}.", call.context.invoice_number)),
+                ..OutcomeBody::default()
+            };
+            match response {
+                CustomerResponse::PromiseToPay => {
+                    outcome.promised_date = Some((now + Duration::days(7)).date_naive());
+                }
+                CustomerResponse::Dispute => {
+                    outcome.dispute_reason =
+                        Some("The customer says part of the order arrived damaged (simulated).".into());
+                }
+                CustomerResponse::CallbackRequested => {
+                    outcome.callback_at = Some(now + Duration::hours(2));
+                }
+                _ => {}
+            }
+            vec![
+                (timing.ring, event(EventType::CallAnswered, None, None)),
+                (talk, event(EventType::CallCompleted, Some(outcome), None)),
+            ]
+        }
+        Script::NoAnswer => vec![(
+            timing.ring,
+            event(EventType::CallCompleted, Some(unanswered(CustomerResponse::NoAnswer)), None),
+        )],
+        Script::Busy => vec![(timing.ring, event(EventType::CallFailed, None, Some("busy")))],
+        Script::LineFailure => vec![(
+            timing.ring,
+            event(EventType::CallFailed, None, Some("The line dropped (simulated).")),
+        )],
+        Script::Silent => Vec::new(),
     }
 }
 
@@ -79,50 +152,22 @@ impl CallProvider for Simulator {
 
     async fn place(&self, call: &CallRequest) -> Result<Placed, PlaceError> {
         let script = script_for(call.attempt_id);
-        let (db, clock, timing) = (self.db.clone(), self.clock.clone(), self.timing);
-        let call = call.clone();
+        let events = events(call, script, self.timing, self.clock.as_ref());
+        let (client, endpoint, clock) = (self.client.clone(), self.endpoint.clone(), self.clock.clone());
+        let (reminder_id, attempt_id) = (call.reminder_id, call.attempt_id);
         tokio::spawn(async move {
-            let report = |event: CallEvent| {
-                let (db, clock) = (db.clone(), clock.clone());
-                async move {
-                    if let Err(err) = dispatch::report(
-                        &db,
-                        call.org_id,
-                        call.reminder_id,
-                        event,
-                        &Actor::Webhook,
-                        clock.now(),
-                    )
-                    .await
-                    {
-                        tracing::warn!(reminder_id = call.reminder_id, error = %err, "simulated report not applied");
-                    }
+            for (pause, event) in events {
+                tokio::time::sleep(pause).await;
+                let id = format!("sim_{attempt_id}_{}", event.event_type.as_str());
+                let now = || clock.now().timestamp();
+                if let Err(err) = sender::send(&client, &endpoint.url, &endpoint.secret, &id, now, &event).await {
+                    tracing::warn!(reminder_id, attempt_id, error = %err, "simulated report not delivered");
+                    return;
                 }
-            };
-            tokio::time::sleep(timing.ring).await;
-            match script {
-                Script::Conversation(outcome) => {
-                    report(CallEvent::Answered).await;
-                    tokio::time::sleep(timing.talk).await;
-                    report(CallEvent::Completed {
-                        outcome: outcome.to_owned(),
-                    })
-                    .await;
-                }
-                Script::NoAnswer => report(CallEvent::NoAnswer).await,
-                Script::Busy => report(CallEvent::Busy).await,
-                Script::LineFailure => {
-                    report(CallEvent::Failed {
-                        reason: "The line dropped (simulated).".into(),
-                        retry: true,
-                    })
-                    .await;
-                }
-                Script::Silent => {}
             }
         });
         Ok(Placed {
-            reference: format!("sim-{}", call.attempt_id),
+            reference: format!("sim-{attempt_id}"),
         })
     }
 }

@@ -1,0 +1,10 @@
+//! Calls: what the voice agent reports about each call (the call-status report), what Duecall
+//! does with it (the reminder's transition and the outcome's follow-up), and the pages that
+//! show calls as they happen.
+
+#[cfg(feature = "ssr")]
+pub mod apply;
+#[cfg(feature = "ssr")]
+pub mod report;
+#[cfg(feature = "ssr")]
+pub mod live;

@@ -1,0 +1,39 @@
+//! Webhooks Duecall receives: the voice agent's call-status reports and LiveKit's room events.
+//! Each reads the raw body, checks its signature first, and only then parses it.
+
+pub mod call_status;
+pub mod sender;
+pub mod signature;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::post;
+
+use app::calls::live::Hub;
+use app::db::Db;
+use app::state::AppState;
+
+use crate::reminders::Clock;
+use signature::Keys;
+
+/// What the webhook handlers share.
+#[derive(Clone)]
+pub struct Webhooks {
+    pub db: Db,
+    pub keys: Arc<Keys>,
+    pub clock: Arc<dyn Clock>,
+    pub live: Hub,
+    pub max_body_bytes: usize,
+}
+
+pub const CALL_STATUS_PATH: &str = "/api/webhooks/call-status";
+
+pub fn routes(hooks: Webhooks) -> Router<AppState> {
+    let limit = hooks.max_body_bytes;
+    Router::new()
+        .route(CALL_STATUS_PATH, post(call_status::receive))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(hooks)
+}
