@@ -27,6 +27,14 @@ pub async fn limit_body(default_limit: usize, request: Request, next: Next) -> R
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|length| length > limit) {
+        if request.uri().path().starts_with("/api/webhooks/") {
+            // Machine callers get the webhooks' JSON error shape.
+            return crate::webhooks::call_status::answer(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                &format!("The body is over {limit} bytes."),
+            );
+        }
         return (StatusCode::PAYLOAD_TOO_LARGE, "The request is too large.").into_response();
     }
     let (parts, body) = request.into_parts();

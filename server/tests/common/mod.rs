@@ -89,6 +89,8 @@ pub struct TestApp {
     pub db: Db,
     pub config: Config,
     pub backend: Backend,
+    /// The clock webhooks are judged by (starts at the real time; tests move it).
+    pub clock: server::reminders::ManualClock,
     _guard: DbGuard,
 }
 
@@ -152,19 +154,30 @@ impl TestApp {
         };
         let config = test_config(&url, extra);
         let db = server::connect(&config).await.expect("connect and migrate");
-        let router = server::app(server::state(&config, db.clone()), &config);
+        let clock = server::reminders::ManualClock::new(chrono::Utc::now());
+        let router = Self::router(&config, &db, &clock);
         Some(Self {
             router,
             db,
             config,
             backend,
+            clock,
             _guard: guard,
         })
     }
 
+    fn router(config: &Config, db: &Db, clock: &server::reminders::ManualClock) -> Router {
+        server::app_with_clock(
+            server::state(config, db.clone()),
+            config,
+            &server::Integrations::default(),
+            std::sync::Arc::new(clock.clone()),
+        )
+    }
+
     /// A new router over the same database, as after a restart.
     pub fn restart(&mut self) {
-        self.router = server::app(server::state(&self.config, self.db.clone()), &self.config);
+        self.router = Self::router(&self.config, &self.db, &self.clock);
     }
 
     pub fn client(&self) -> Client {

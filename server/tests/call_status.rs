@@ -1,0 +1,483 @@
+//! `POST /api/webhooks/call-status` through the real router, on both backends: every answer
+//! code, both signature schemes, secret rotation, replays, tampering, duplicates, reordering,
+//! and each outcome's follow-up — every refusal changing nothing it should not.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use chrono::{DateTime, Duration, Utc};
+use http::{Request, StatusCode};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+use app::db::Db;
+use app::reminders::dispatch::CallRequest;
+use common::reminders::{books, calls_on};
+use common::{Backend, TestApp, TestResponse};
+use server::reminders::{CallProvider, Clock, PlaceError, Placed, Scheduler, Settings};
+use server::webhooks::CALL_STATUS_PATH;
+use server::webhooks::signature::{sign_legacy, sign_standard};
+
+const NEW_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const OLD_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+const RETIRED_SECRET: &str = "whsec_dGhpcyBvbmUgd2FzIHJldGlyZWQgbG9uZyBhZ28=";
+const LEGACY_SECRET: &str = "a-shared-secret-from-the-first-agents";
+
+/// Monday 2 March 2026, 10:00 in London.
+fn monday_ten() -> DateTime<Utc> {
+    "2026-03-02T10:00:00Z".parse().unwrap()
+}
+
+/// Records calls and reports nothing: the tests play the agent.
+#[derive(Clone, Default)]
+struct Silent(Arc<Mutex<Vec<CallRequest>>>);
+
+#[async_trait::async_trait]
+impl CallProvider for Silent {
+    fn name(&self) -> &'static str {
+        "test"
+    }
+
+    async fn place(&self, call: &CallRequest) -> Result<Placed, PlaceError> {
+        self.0.lock().unwrap().push(call.clone());
+        Ok(Placed {
+            reference: format!("test-{}", call.attempt_id),
+        })
+    }
+}
+
+struct Fixture {
+    app: TestApp,
+    org_id: i64,
+    /// (reminder, attempt) of each dialled call, in invoice order.
+    calls: Vec<(i64, i64)>,
+}
+
+async fn fixture(backend: Backend, invoices: usize, extra: &[(&str, &str)]) -> Option<Fixture> {
+    let mut vars = vec![
+        ("DUECALL_WEBHOOK_SECRETS", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"),
+        ("WEBHOOK_SECRET", LEGACY_SECRET),
+    ];
+    vars.extend_from_slice(extra);
+    let app = TestApp::with_config(backend, &vars).await?;
+    let mut owner = app.signed_up("Olive", "olive@example.com", "Acme").await;
+    let member = app.member(&mut owner).await;
+    app.clock.set(monday_ten());
+    books(&app.db, member.org_id, invoices, monday_ten().date_naive()).await;
+    calls_on(&app.db, member, |_| {}).await;
+    let provider = Silent::default();
+    Scheduler::new(
+        app.db.clone(),
+        Arc::new(app.clock.clone()),
+        Some(Arc::new(provider.clone())),
+        "test",
+        Settings::default(),
+    )
+    .run_until_idle()
+    .await
+    .unwrap();
+    let mut calls: Vec<(i64, i64)> = provider
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|c| (c.reminder_id, c.attempt_id))
+        .collect();
+    calls.sort_unstable();
+    assert_eq!(calls.len(), invoices);
+    Some(Fixture {
+        app,
+        org_id: member.org_id,
+        calls,
+    })
+}
+
+impl Fixture {
+    fn now(&self) -> DateTime<Utc> {
+        self.app.clock.now()
+    }
+
+    async fn post(&self, body: &str, headers: &[(&str, String)]) -> TestResponse {
+        let mut request = Request::post(CALL_STATUS_PATH)
+            .header("content-type", "application/json")
+            .header("content-length", body.len());
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        self.app
+            .client()
+            .send(request.body(Body::from(body.to_owned())).unwrap())
+            .await
+    }
+
+    /// Posts `body` signed with Standard Webhooks by `secret`, as delivery `id`, `age` ago.
+    async fn signed_by(&self, secret: &str, id: &str, age: Duration, body: &str) -> TestResponse {
+        let ts = (self.now() - age).timestamp();
+        let headers = sign_standard(&SecretString::from(secret), id, ts, body.as_bytes()).unwrap();
+        let headers: Vec<(&str, String)> = headers.into_iter().collect();
+        self.post(body, &headers).await
+    }
+
+    async fn signed(&self, id: &str, body: &Value) -> TestResponse {
+        self.signed_by(NEW_SECRET, id, Duration::zero(), &body.to_string())
+            .await
+    }
+
+    async fn reminder(&self, id: i64) -> (String, String) {
+        sqlx::query_as("SELECT status, last_reason FROM reminders WHERE id = $1")
+            .bind(id)
+            .fetch_one(self.app.db.pool())
+            .await
+            .unwrap()
+    }
+
+    /// Everything a report can change, as text.
+    async fn state(&self) -> Vec<String> {
+        let mut all = Vec::new();
+        for sql in [
+            "SELECT id, status, attempts, due_at, last_reason FROM reminders WHERE org_id = $1 ORDER BY id",
+            "SELECT id, status, connected, outcome, response, notes, reason FROM call_attempts WHERE org_id = $1 ORDER BY id",
+            "SELECT id, transition, to_status FROM reminder_events WHERE org_id = $1 ORDER BY id",
+            "SELECT id, disputed, review, promised_date, hold_reason FROM invoices WHERE org_id = $1 ORDER BY id",
+            "SELECT id, opted_out, phone_status FROM customers WHERE org_id = $1 ORDER BY id",
+        ] {
+            all.extend(self.app.snapshot(sql, self.org_id).await);
+        }
+        all
+    }
+
+    async fn stored_events(&self) -> Vec<(i64, String, i64)> {
+        sqlx::query_as(
+            "SELECT status_code, event_type, deliveries FROM webhook_events ORDER BY id",
+        )
+        .fetch_all(self.app.db.pool())
+        .await
+        .unwrap()
+    }
+}
+
+fn answered(reminder: i64, attempt: i64) -> Value {
+    json!({"reminder_id": reminder, "attempt_id": attempt, "event_type": "call_answered"})
+}
+
+fn completed(reminder: i64, outcome: Value) -> Value {
+    json!({"reminder_id": reminder, "event_type": "call_completed", "outcome": outcome})
+}
+
+fn assert_error(res: &TestResponse, status: StatusCode, code: &str) {
+    assert_eq!(res.status, status, "{}", res.body);
+    let body = res.json();
+    assert_eq!(body["ok"], false, "{}", res.body);
+    assert_eq!(body["error"]["code"], code, "{}", res.body);
+    assert!(
+        !body["error"]["message"].as_str().unwrap_or_default().is_empty(),
+        "{}",
+        res.body
+    );
+}
+
+async fn each_backend<F, Fut>(invoices: usize, extra: &'static [(&'static str, &'static str)], test: F)
+where
+    F: Fn(Fixture) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        if let Some(fixture) = fixture(backend, invoices, extra).await {
+            test(fixture).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_conversation_is_applied_with_its_follow_up() {
+    each_backend(1, &[], |f| async move {
+        let (reminder, attempt) = f.calls[0];
+        let res = f.signed("msg_1", &answered(reminder, attempt)).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        assert_eq!(res.json()["result"], "applied");
+        assert_eq!(f.reminder(reminder).await.0, "processing");
+
+        let promised = (f.now() + Duration::days(10)).date_naive();
+        let body = completed(
+            reminder,
+            json!({"connected": true, "duration": 95, "customer_response": "promise_to_pay",
+                   "promised_date": promised, "notes": "Pays when their client pays."}),
+        );
+        let res = f.signed("msg_2", &body).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        assert_eq!(f.reminder(reminder).await.0, "completed");
+
+        let (response, duration, notes, promise): (String, Option<i64>, String, String) = sqlx::query_as(
+            "SELECT response, duration_seconds, notes, promised_date FROM call_attempts WHERE id = $1",
+        )
+        .bind(attempt)
+        .fetch_one(f.app.db.pool())
+        .await
+        .unwrap();
+        assert_eq!(
+            (response.as_str(), duration, notes.as_str(), promise),
+            ("promise_to_pay", Some(95), "Pays when their client pays.", promised.to_string())
+        );
+        // Calls wait until the day after the promise; a follow-up reminder will look then.
+        let (hold_until, promised_date): (Option<i64>, String) =
+            sqlx::query_as("SELECT hold_until, promised_date FROM invoices WHERE org_id = $1")
+                .bind(f.org_id)
+                .fetch_one(f.app.db.pool())
+                .await
+                .unwrap();
+        assert_eq!(promised_date, promised.to_string());
+        let hold = app::db::time::from_millis(hold_until.unwrap());
+        assert_eq!(hold.date_naive(), promised + Duration::days(1));
+        let follow_ups: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT status, due_at FROM reminders WHERE org_id = $1 AND kind = 'follow_up'",
+        )
+        .bind(f.org_id)
+        .fetch_all(f.app.db.pool())
+        .await
+        .unwrap();
+        assert_eq!(follow_ups.len(), 1);
+        assert_eq!(follow_ups[0].0, "pending");
+        assert_eq!(follow_ups[0].1, hold_until.unwrap());
+        assert_eq!(
+            f.stored_events().await,
+            vec![(200, "call_answered".into(), 1), (200, "call_completed".into(), 1)]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn every_refusal_answers_its_code_and_changes_nothing() {
+    each_backend(2, &[], |f| async move {
+        let (reminder, attempt) = f.calls[0];
+        let body = answered(reminder, attempt).to_string();
+        let before = f.state().await;
+
+        // 401: unsigned, wrong secret, retired secret, stale, future, tampered.
+        assert_error(&f.post(&body, &[]).await, StatusCode::UNAUTHORIZED, "missing_signature");
+        let res = f.signed_by(RETIRED_SECRET, "m1", Duration::zero(), &body).await;
+        assert_error(&res, StatusCode::UNAUTHORIZED, "invalid_signature");
+        let res = f.signed_by(NEW_SECRET, "m2", Duration::minutes(6), &body).await;
+        assert_error(&res, StatusCode::UNAUTHORIZED, "stale_timestamp");
+        let res = f.signed_by(NEW_SECRET, "m3", Duration::minutes(-6), &body).await;
+        assert_error(&res, StatusCode::UNAUTHORIZED, "future_timestamp");
+        let ts = f.now().timestamp();
+        let mut headers: Vec<(&str, String)> =
+            sign_standard(&SecretString::from(NEW_SECRET), "m4", ts, body.as_bytes())
+                .unwrap()
+                .into_iter()
+                .collect();
+        let other = answered(f.calls[1].0, f.calls[1].1).to_string();
+        assert_error(&f.post(&other, &headers).await, StatusCode::UNAUTHORIZED, "invalid_signature");
+        headers[1].1 = (ts - 1).to_string();
+        assert_error(&f.post(&body, &headers).await, StatusCode::UNAUTHORIZED, "invalid_signature");
+        let legacy = vec![("x-webhook-signature", sign_legacy(&SecretString::from("guess"), body.as_bytes()))];
+        assert_error(&f.post(&body, &legacy).await, StatusCode::UNAUTHORIZED, "invalid_signature");
+        assert!(f.stored_events().await.is_empty(), "unauthenticated requests are not stored");
+
+        // 400: not JSON, unknown event, missing details.
+        let res = f.signed_by(NEW_SECRET, "b1", Duration::zero(), "{not json").await;
+        assert_error(&res, StatusCode::BAD_REQUEST, "invalid_event");
+        let res = f
+            .signed("b2", &json!({"reminder_id": reminder, "event_type": "call_exploded"}))
+            .await;
+        assert_error(&res, StatusCode::BAD_REQUEST, "invalid_event");
+        let res = f
+            .signed("b3", &completed(reminder, json!({"connected": true, "customer_response": "promise_to_pay"})))
+            .await;
+        assert_error(&res, StatusCode::BAD_REQUEST, "invalid_event");
+
+        // 404: unknown reminder; an attempt that is not the reminder's.
+        let res = f.signed("n1", &answered(999_999, attempt)).await;
+        assert_error(&res, StatusCode::NOT_FOUND, "unknown_reminder");
+        let res = f.signed("n2", &answered(reminder, f.calls[1].1)).await;
+        assert_error(&res, StatusCode::NOT_FOUND, "unknown_reminder");
+
+        // 409: a completed call cannot fail afterwards (checked below, after a real change).
+        // 413: too large, with a JSON body.
+        let huge = format!("{{\"pad\":\"{}\"}}", "x".repeat(70 * 1024));
+        let res = f.signed_by(NEW_SECRET, "big", Duration::zero(), &huge).await;
+        assert_error(&res, StatusCode::PAYLOAD_TOO_LARGE, "too_large");
+
+        assert_eq!(f.state().await, before, "no refused request changed anything");
+        let stored: Vec<i64> = f.stored_events().await.iter().map(|e| e.0).collect();
+        assert_eq!(stored, vec![400, 400, 400, 404, 404], "authenticated refusals are kept");
+
+        // 409 after a conversation: a failure report for the completed attempt.
+        let done = completed(reminder, json!({"connected": true, "customer_response": "will_pay_today"}));
+        assert_eq!(f.signed("c1", &done).await.status, StatusCode::OK);
+        let after_done = f.state().await;
+        let failed = json!({"reminder_id": reminder, "event_type": "call_failed", "reason": "line dropped"});
+        assert_error(&f.signed("c2", &failed).await, StatusCode::CONFLICT, "illegal_transition");
+        assert_eq!(f.state().await, after_done);
+        // A repeated delivery of the refused one gets the same answer.
+        assert_error(&f.signed("c2", &failed).await, StatusCode::CONFLICT, "duplicate");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rotation_and_the_original_scheme() {
+    each_backend(3, &[], |f| async move {
+        let body = |i: usize| answered(f.calls[i].0, f.calls[i].1).to_string();
+        let res = f.signed_by(NEW_SECRET, "r1", Duration::zero(), &body(0)).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        let res = f.signed_by(OLD_SECRET, "r2", Duration::zero(), &body(1)).await;
+        assert_eq!(res.status, StatusCode::OK, "the previous secret still works during a rotation");
+        let legacy = body(2);
+        let sig = sign_legacy(&SecretString::from(LEGACY_SECRET), legacy.as_bytes());
+        let res = f.post(&legacy, &[("x-webhook-signature", sig.clone())]).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        // The same body again: a replay, acknowledged and not applied twice.
+        let res = f.post(&legacy, &[("x-webhook-signature", sig)]).await;
+        assert_eq!(res.status, StatusCode::OK);
+        assert_eq!(res.json()["result"], "duplicate");
+        let answered_events: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM reminder_events WHERE org_id = $1 AND transition = 'answered'",
+        )
+        .bind(f.org_id)
+        .fetch_one(f.app.db.pool())
+        .await
+        .unwrap();
+        assert_eq!(answered_events, 3);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn standard_webhooks_only_refuses_the_original_scheme() {
+    each_backend(1, &[("DUECALL_WEBHOOK_STANDARD_ONLY", "true")], |f| async move {
+        let body = answered(f.calls[0].0, f.calls[0].1).to_string();
+        let sig = sign_legacy(&SecretString::from(LEGACY_SECRET), body.as_bytes());
+        let res = f.post(&body, &[("x-webhook-signature", sig)]).await;
+        assert_error(&res, StatusCode::UNAUTHORIZED, "standard_webhooks_required");
+        let res = f.signed_by(NEW_SECRET, "ok", Duration::zero(), &body).await;
+        assert_eq!(res.status, StatusCode::OK);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn duplicates_apply_once_and_reordering_ends_right() {
+    each_backend(2, &[], |f| async move {
+        let (reminder, attempt) = f.calls[0];
+        // The same delivery twice, then the same event under a new delivery id.
+        assert_eq!(f.signed("d1", &answered(reminder, attempt)).await.status, StatusCode::OK);
+        let res = f.signed("d1", &answered(reminder, attempt)).await;
+        assert_eq!((res.status, res.json()["result"].clone()), (StatusCode::OK, json!("duplicate")));
+        let res = f.signed("d2", &answered(reminder, attempt)).await;
+        assert_eq!((res.status, res.json()["result"].clone()), (StatusCode::OK, json!("unchanged")));
+        assert_eq!(f.stored_events().await[0].2, 2, "the repeat is counted");
+
+        // Completed arrives before answered: both apply, in order; the late answered is a no-op.
+        let (late, late_attempt) = f.calls[1];
+        let done = completed(late, json!({"connected": true, "customer_response": "will_pay_today"}));
+        assert_eq!(f.signed("o1", &done).await.status, StatusCode::OK);
+        assert_eq!(f.reminder(late).await.0, "completed");
+        let res = f.signed("o2", &answered(late, late_attempt)).await;
+        assert_eq!((res.status, res.json()["result"].clone()), (StatusCode::OK, json!("unchanged")));
+        assert_eq!(f.reminder(late).await.0, "completed");
+        let transitions: Vec<String> = sqlx::query_scalar(
+            "SELECT transition FROM reminder_events WHERE reminder_id = $1 ORDER BY id",
+        )
+        .bind(late)
+        .fetch_all(f.app.db.pool())
+        .await
+        .unwrap();
+        assert_eq!(transitions, ["claim", "dial", "answered", "completed"]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_report_after_the_timeout_is_refused() {
+    each_backend(1, &[], |f| async move {
+        let (reminder, attempt) = f.calls[0];
+        f.app.clock.advance(Duration::hours(2));
+        let swept = app::reminders::dispatch::sweep_expired(&f.app.db, "monitor", f.now())
+            .await
+            .unwrap();
+        assert_eq!(swept.timed_out, 1);
+        let before = f.state().await;
+        let res = f.signed("late", &answered(reminder, attempt)).await;
+        assert_error(&res, StatusCode::CONFLICT, "illegal_transition");
+        assert_eq!(f.state().await, before);
+    })
+    .await;
+}
+
+/// Each response and what it leaves behind.
+#[tokio::test]
+async fn each_outcome_has_its_follow_up() {
+    each_backend(8, &[], |f| async move {
+        let now = f.now();
+        let outcomes = [
+            json!({"connected": true, "customer_response": "will_pay_today"}),
+            json!({"connected": true, "customer_response": "already_paid"}),
+            json!({"connected": true, "customer_response": "dispute", "dispute_reason": "Wrong quantity billed"}),
+            json!({"connected": true, "customer_response": "callback_requested", "callback_at": now + Duration::hours(3)}),
+            json!({"connected": true, "customer_response": "wrong_number"}),
+            json!({"connected": true, "customer_response": "opt_out"}),
+            json!({"connected": false, "customer_response": "voicemail"}),
+        ];
+        for (i, outcome) in outcomes.iter().enumerate() {
+            let res = f.signed(&format!("out{i}"), &completed(f.calls[i].0, outcome.clone())).await;
+            assert_eq!(res.status, StatusCode::OK, "{outcome}: {}", res.body);
+        }
+        let busy = json!({"reminder_id": f.calls[7].0, "event_type": "call_failed", "reason": "busy"});
+        assert_eq!(f.signed("busy", &busy).await.status, StatusCode::OK);
+
+        let invoice = |i: usize| {
+            let db: Db = f.app.db.clone();
+            let reminder = f.calls[i].0;
+            async move {
+                sqlx::query_as::<_, (i64, String, Option<i64>, String)>(
+                    "SELECT i.disputed, i.review, i.hold_until, c.phone_status || ':' || c.opted_out \
+                     FROM reminders r JOIN invoices i ON i.id = r.invoice_id \
+                     JOIN customers c ON c.id = r.customer_id WHERE r.id = $1",
+                )
+                .bind(reminder)
+                .fetch_one(db.pool())
+                .await
+                .unwrap()
+            }
+        };
+        let tomorrow = app::db::time::to_millis(
+            "2026-03-03T00:00:00Z".parse::<DateTime<Utc>>().unwrap(),
+        );
+        assert_eq!(invoice(0).await, (0, String::new(), Some(tomorrow), "valid:0".into()));
+        assert_eq!(invoice(1).await.1, "paid_claim");
+        assert_eq!(invoice(2).await.0, 1);
+        assert_eq!(invoice(2).await.1, "dispute");
+        assert_eq!(
+            invoice(3).await.2,
+            Some(app::db::time::to_millis(now + Duration::hours(3)))
+        );
+        assert_eq!(invoice(4).await.3, "invalid:0");
+        assert_eq!(invoice(5).await.3, "valid:1");
+        // Unanswered calls go back to pending for another attempt.
+        assert_eq!(f.reminder(f.calls[6].0).await.0, "pending");
+        assert_eq!(f.reminder(f.calls[7].0).await.0, "pending");
+        // Follow-ups were made where no other reminder will call.
+        let kinds: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM reminders WHERE org_id = $1 AND kind = 'follow_up'",
+        )
+        .bind(f.org_id)
+        .fetch_one(f.app.db.pool())
+        .await
+        .unwrap();
+        assert_eq!(kinds, 2, "will pay today and the callback");
+        // The dispute and paid claim wait for a person; the wrong number and opt-out are final.
+        let reviews: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM invoices WHERE org_id = $1 AND review <> ''",
+        )
+        .bind(f.org_id)
+        .fetch_one(f.app.db.pool())
+        .await
+        .unwrap();
+        assert_eq!(reviews, 2);
+    })
+    .await;
+}
