@@ -243,12 +243,11 @@ fn invalid(text: impl Into<String>) -> InvalidReport {
 
 /// Text from an agent: control characters dropped, trimmed, at most `max` characters.
 pub fn clean_text(text: &str, max: usize) -> String {
-    text.chars()
+    let kept: String = text
+        .chars()
         .filter(|c| !c.is_control() || *c == '\n')
-        .take(max)
-        .collect::<String>()
-        .trim()
-        .to_owned()
+        .collect();
+    kept.trim().chars().take(max).collect::<String>().trim_end().to_owned()
 }
 
 impl CallStatusBody {
