@@ -83,7 +83,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("reminders") view=RemindersPage ssr=SsrMode::Async />
                     <Route path=path!("reminders/calendar") view=CalendarPage ssr=SsrMode::Async />
                     <Route path=path!("reminders/:id") view=ReminderDetailPage ssr=SsrMode::Async />
-                    <Route path=path!("calls") view=|| view! { <Placeholder page=pages::Page::Calls /> } ssr=SsrMode::Async />
+                    <Route path=path!("calls") view=calls::pages::CallsPage ssr=SsrMode::Async />
+                    <Route path=path!("calls/review") view=calls::pages::ReviewQueuePage ssr=SsrMode::Async />
+                    <Route path=path!("calls/:id") view=calls::pages::CallDetailPage ssr=SsrMode::Async />
                     <Route path=path!("analytics") view=|| view! { <Placeholder page=pages::Page::Analytics /> } ssr=SsrMode::Async />
                     <Route path=path!("assistant") view=|| view! { <Placeholder page=pages::Page::Assistant /> } ssr=SsrMode::Async />
                     <Route path=path!("integrations") view=IntegrationsPage ssr=SsrMode::Async />

@@ -7,6 +7,9 @@ ALTER TABLE invoices ADD COLUMN hold_until BIGINT;
 ALTER TABLE invoices ADD COLUMN hold_reason TEXT NOT NULL DEFAULT '';
 ALTER TABLE invoices ADD COLUMN promised_date TEXT NOT NULL DEFAULT '';
 ALTER TABLE invoices ADD COLUMN promised_at BIGINT;
+-- When the balance last went down (a payment arrived in the books): "paid within 7 days of a
+-- call" on the dashboard.
+ALTER TABLE invoices ADD COLUMN paid_down_at BIGINT;
 -- The "needs a human" queue: a dispute, or a customer saying it is paid, waits for a person.
 ALTER TABLE invoices ADD COLUMN review TEXT NOT NULL DEFAULT ''
     CHECK (review IN ('', 'dispute', 'paid_claim'));

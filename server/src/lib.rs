@@ -5,6 +5,7 @@ pub mod config;
 pub mod demo;
 pub mod http;
 pub mod integrations;
+pub mod live;
 pub mod receivables;
 pub mod reminders;
 pub mod telemetry;
@@ -386,6 +387,7 @@ pub fn app_with_clock(
         .route("/readyz", get(http::health::readyz))
         .merge(receivables::routes())
         .merge(webhooks::routes(hooks))
+        .merge(live::routes())
         .merge(integrations::routes::routes(integrations.zoho.clone()))
         .leptos_routes_with_context(&state, routes, provide_request_context, move || {
             shell(options.clone())

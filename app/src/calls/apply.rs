@@ -345,11 +345,11 @@ pub async fn apply(
     })
 }
 
-struct FollowUpFacts {
-    org_id: i64,
-    invoice_id: i64,
-    customer_id: i64,
-    called_at: DateTime<Utc>,
+pub(crate) struct FollowUpFacts {
+    pub org_id: i64,
+    pub invoice_id: i64,
+    pub customer_id: i64,
+    pub called_at: DateTime<Utc>,
 }
 
 /// The follow-up for `response`: what it did, in words, and the note for the accounting system.
@@ -553,7 +553,7 @@ async fn review(
 }
 
 /// Whether a follow-up reminder had to be made.
-enum FollowUpMade {
+pub(crate) enum FollowUpMade {
     /// Another reminder of the invoice is still open: it makes the next call.
     Existing,
     Created(i64),
@@ -570,7 +570,7 @@ impl FollowUpMade {
 
 /// Makes sure a reminder will look at the invoice again at `at`: an open reminder of the
 /// invoice does (the hold keeps it until then); otherwise a follow-up reminder is made.
-async fn ensure_follow_up(
+pub(crate) async fn ensure_follow_up(
     tx: &mut Tx<'_>,
     profile: &BusinessProfile,
     facts: &FollowUpFacts,

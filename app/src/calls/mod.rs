@@ -8,3 +8,8 @@ pub mod apply;
 pub mod report;
 #[cfg(feature = "ssr")]
 pub mod live;
+#[cfg(feature = "ssr")]
+pub mod queries;
+pub mod views;
+pub mod api;
+pub mod pages;

@@ -10,7 +10,6 @@ use crate::shell::{EmptyState, PageHeader};
 /// Sections of the app that show an empty state until their feature lands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Page {
-    Calls,
     Analytics,
     Assistant,
 }
@@ -18,11 +17,6 @@ pub enum Page {
 impl Page {
     fn copy(self) -> (&'static str, &'static str, &'static str) {
         match self {
-            Self::Calls => (
-                "Calls",
-                "No calls yet",
-                "Every call Duecall places appears here with its status, duration and outcome: promise to pay, dispute, or already paid.",
-            ),
             Self::Analytics => (
                 "Analytics",
                 "Nothing to chart yet",

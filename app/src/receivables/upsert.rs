@@ -703,6 +703,8 @@ const INVOICE_CONFLICT: &str = " ON CONFLICT (org_id, source, external_id) DO UP
      customer_id = excluded.customer_id, number = excluded.number, status = excluded.status, \
      issue_date = excluded.issue_date, due_date = excluded.due_date, currency = excluded.currency, \
      total_minor = excluded.total_minor, balance_minor = excluded.balance_minor, \
+     paid_down_at = CASE WHEN excluded.balance_minor < invoices.balance_minor \
+       THEN excluded.updated_at ELSE invoices.paid_down_at END, \
      payment_expected_date = excluded.payment_expected_date, content_hash = excluded.content_hash, \
      source_updated_at = excluded.source_updated_at, updated_at = excluded.updated_at";
 

@@ -5,6 +5,7 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 
 use super::{LoadError, fmt_money};
+use crate::calls::pages::CallKpisSection;
 use crate::receivables::api::fetch_dashboard;
 use crate::receivables::views::{CurrencySummary, DashboardData};
 use crate::shell::EmptyState;
@@ -31,7 +32,7 @@ pub fn DashboardPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match data.await {
                     Ok(data) if data.customers == 0 => view! {
-                        <CallPlaceholders />
+                        <CallKpisSection />
                         <EmptyState title="Your receivables will show up here" action=("/integrations", "Connect your books")>
                             "Connect Zoho Books or import customers and invoices from CSV files. Duecall then shows who owes what and how late, and calls the customers who are overdue."
                         </EmptyState>
@@ -46,21 +47,11 @@ pub fn DashboardPage() -> impl IntoView {
 }
 
 #[component]
-fn CallPlaceholders() -> impl IntoView {
-    view! {
-        <section class="kpis" aria-label="Calls">
-            <div class="kpi placeholder"><span class="kpi-label">"Calls this week"</span><span class="kpi-value">"—"</span><span class="kpi-hint">"Placed by Duecall"</span></div>
-            <div class="kpi placeholder"><span class="kpi-label">"Promises to pay"</span><span class="kpi-value">"—"</span><span class="kpi-hint">"Open promises"</span></div>
-            <div class="kpi placeholder"><span class="kpi-label">"Reached"</span><span class="kpi-value">"—"</span><span class="kpi-hint">"Calls answered"</span></div>
-        </section>
-    }
-}
-
-#[component]
 fn Figures(data: DashboardData) -> impl IntoView {
     let main = data.currencies.first().cloned();
     let others: Vec<CurrencySummary> = data.currencies.iter().skip(1).cloned().collect();
     view! {
+        <CallKpisSection />
         <section class="kpis" aria-label="Key figures" data-test="kpis">
             {main.clone().map(|m| view! {
                 <div class="kpi"><span class="kpi-label">"Total receivable"</span><span class="kpi-value">{fmt_money(&m.receivable)}</span><span class="kpi-hint">"All unpaid invoices"</span></div>
@@ -126,6 +117,5 @@ fn Figures(data: DashboardData) -> impl IntoView {
                 }}
             </section>
         </div>
-        <CallPlaceholders />
     }
 }
