@@ -33,6 +33,8 @@ async fn snapshot_b(app: &TestApp, b: i64) -> Vec<Vec<String>> {
         app.snapshot("SELECT * FROM business_profiles WHERE org_id = $1", b).await,
         app.snapshot("SELECT * FROM reminders WHERE org_id = $1 ORDER BY id", b).await,
         app.snapshot("SELECT * FROM reminder_events WHERE org_id = $1 ORDER BY id", b).await,
+        app.snapshot("SELECT * FROM call_attempts WHERE org_id = $1 ORDER BY id", b).await,
+        app.snapshot("SELECT * FROM webhook_events WHERE org_id = $1 ORDER BY id", b).await,
     ]
 }
 
@@ -242,6 +244,69 @@ both_backends! {
         assert_eq!(res.status, StatusCode::OK, "{}", res.body);
         let res = sweep.call(&mut a, "/api/reminders/switch", &[("enabled", "true")]).await;
         assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+
+        // Calls: B's call (a dispute, in the needs-a-human queue) stays B's.
+        assert_eq!(snapshot_b(&app, b).await, before, "organization B's data changed");
+        let b_attempt: i64 = sqlx::query_scalar(
+            "INSERT INTO call_attempts (org_id, reminder_id, invoice_id, customer_id, attempt_no, phone_e164, \
+               status, connected, dialled_at, ended_at, outcome, response, notes, provider, context) \
+             VALUES ($1, $2, $3, $4, 1, '+447911123456', 'completed', 1, $5, $5, 'dispute', 'dispute', \
+               'Zqbsecret notes', 'simulator', '{\"script\":\"Zqbsecret script\",\"balance_minor\":99000}') RETURNING id",
+        )
+        .bind(b)
+        .bind(b_reminder)
+        .bind(b_invoice)
+        .bind(b_customer)
+        .bind(app::db::time::now_millis())
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+        sqlx::query("UPDATE invoices SET review = 'dispute', review_note = 'Zqbsecret dispute', review_at = 1 WHERE id = $1")
+            .bind(b_invoice)
+            .execute(app.db.pool())
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO webhook_events (source, delivery_key, org_id, reminder_id, attempt_id, event_type, status_code, result, headers, body, received_at) \
+             VALUES ('call_status', 'id:zqb', $1, $2, $3, 'call_completed', 200, 'Zqbsecret result', '{}', '{\"notes\":\"zqbsecret\"}', 1)",
+        )
+        .bind(b)
+        .bind(b_reminder)
+        .bind(b_attempt)
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+        let before = snapshot_b(&app, b).await;
+        let b_attempt_s = b_attempt.to_string();
+        for fields in [vec![("filter[outcome]", "")], vec![("filter[outcome]", "dispute")], vec![("filter[outcome]", "live")], vec![("filter[from]", "2020-01-01"), ("filter[to]", "2030-01-01")]] {
+            let res = sweep.call(&mut a, "/api/calls/list", &fields).await;
+            assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+            assert_eq!(res.json()["rows"], serde_json::json!([]));
+            assert_eq!(res.json()["live"], 0);
+        }
+        let res = sweep.call(&mut a, "/api/calls/list", &[("filter[customer]", &b_customer_s)]).await;
+        assert_eq!(res.status, StatusCode::NOT_FOUND, "{}", res.body);
+        let res = sweep.call(&mut a, "/api/calls/get", &[("id", &b_attempt_s)]).await;
+        assert_eq!(res.status, StatusCode::NOT_FOUND);
+        let res = sweep.call(&mut a, "/api/calls/review", &[]).await;
+        assert_eq!(res.status, StatusCode::OK);
+        assert_eq!(res.json(), serde_json::json!([]));
+        for action in ["settled", "upheld", "confirmed", "not_paid"] {
+            let res = sweep.call(&mut a, "/api/calls/resolve", &[("invoice_id", &b_invoice_s), ("action", action)]).await;
+            assert_eq!(res.status, StatusCode::NOT_FOUND, "{action}: {}", res.body);
+        }
+        let res = sweep.call(&mut a, "/api/calls/kpis", &[]).await;
+        assert_eq!(res.status, StatusCode::OK);
+        assert_eq!((res.json()["calls_today"].clone(), res.json()["needs_human"].clone(), res.json()["promises"].clone()), (0.into(), 0.into(), 0.into()));
+        for page in [format!("/calls/{b_attempt}")] {
+            let res = a.get(&page).await;
+            assert_eq!(res.status, StatusCode::NOT_FOUND, "{page}");
+            assert_no_leak(&page, &res);
+        }
+        for page in ["/calls/review".to_owned(), format!("/calls?customer={b_customer}"), "/calls?outcome=dispute".to_owned()] {
+            let res = a.get(&page).await;
+            assert_no_leak(&page, &res);
+        }
 
         // B's Zoho Books connection (and a sync run) stays B's.
         sqlx::query(

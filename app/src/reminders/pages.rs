@@ -291,7 +291,7 @@ fn ReminderView(
             } else {
                 view! {
                     <table class="table" data-test="attempts">
-                        <thead><tr><th>"#"</th><th>"Dialled"</th><th>"Number"</th><th>"Status"</th><th>"Outcome"</th><th>"By"</th></tr></thead>
+                        <thead><tr><th>"#"</th><th>"Dialled"</th><th>"Number"</th><th>"Status"</th><th>"Outcome"</th><th>"By"</th><th></th></tr></thead>
                         <tbody>
                             {detail.attempts.into_iter().map(|a| view! {
                                 <tr>
@@ -301,6 +301,7 @@ fn ReminderView(
                                     <td>{a.status.replace('_', " ")}</td>
                                     <td>{if a.outcome.is_empty() { a.reason } else { a.outcome.replace('_', " ") }}</td>
                                     <td>{if a.provider == "simulator" { "Simulated call".to_owned() } else { a.provider }}</td>
+                                    <td><A href=format!("/calls/{}", a.id)>"Details"</A></td>
                                 </tr>
                             }).collect_view()}
                         </tbody>
@@ -329,6 +330,7 @@ fn ReminderView(
                 .into_any()
             }}
         </section>
+        <crate::calls::pages::Deliveries deliveries=detail.deliveries />
     }
 }
 

@@ -205,8 +205,8 @@ pub async fn reminder_detail(db: &Db, member: Member, id: i64) -> Result<Reminde
             actor: actor(&e.actor),
         })
         .collect();
-    let attempts = sqlx::query_as::<_, (i64, i64, String, String, String, String, String)>(
-        "SELECT attempt_no, dialled_at, phone_e164, status, outcome, reason, provider \
+    let attempts = sqlx::query_as::<_, (i64, i64, i64, String, String, String, String, String)>(
+        "SELECT id, attempt_no, dialled_at, phone_e164, status, outcome, reason, provider \
          FROM call_attempts WHERE reminder_id = $1 AND org_id = $2 ORDER BY attempt_no",
     )
     .bind(id)
@@ -215,7 +215,8 @@ pub async fn reminder_detail(db: &Db, member: Member, id: i64) -> Result<Reminde
     .await?
     .into_iter()
     .map(
-        |(attempt_no, at, phone, status, outcome, reason, provider)| AttemptView {
+        |(attempt_id, attempt_no, at, phone, status, outcome, reason, provider)| AttemptView {
+            id: attempt_id,
             attempt_no,
             dialled_at: clocks.org_time(from_millis(at)),
             phone,
@@ -246,11 +247,15 @@ pub async fn reminder_detail(db: &Db, member: Member, id: i64) -> Result<Reminde
     }
     actions.push("dispute".into());
     actions.push("opt_out".into());
+    let locale = crate::calls::queries::Locale::of(db, member.org_id).await?;
+    let deliveries =
+        crate::calls::queries::deliveries(db, &locale, member.org_id, "reminder_id", id).await?;
     Ok(ReminderDetail {
         row: clocks.row(row),
         history,
         attempts,
         actions,
+        deliveries,
     })
 }
 

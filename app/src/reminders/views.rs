@@ -207,6 +207,7 @@ pub struct HistoryEntry {
 /// One call attempt of a reminder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttemptView {
+    pub id: i64,
     pub attempt_no: i64,
     pub dialled_at: String,
     pub phone: String,
@@ -223,6 +224,8 @@ pub struct ReminderDetail {
     pub attempts: Vec<AttemptView>,
     /// The actions the reminder's state allows.
     pub actions: Vec<String>,
+    /// Every call-status report received about the reminder.
+    pub deliveries: Vec<crate::calls::views::DeliveryView>,
 }
 
 /// What a person can do to a reminder, with button labels.
