@@ -20,13 +20,13 @@
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use super::report::{CallReport, ReportedEvent, Response};
-use crate::db::{Db, Tx};
+use crate::db::Tx;
 use crate::db::time::to_millis;
 use crate::reminders::dispatch::{self, CallEvent, Reported};
 use crate::reminders::machine::Status;
 use crate::reminders::profile::BusinessProfile;
 use crate::reminders::queries::{Scope, cancel_open, pause_open};
-use crate::reminders::service::profile_of;
+use crate::reminders::service::profile_in;
 use crate::reminders::store::{self, Actor, FOLLOW_UP, TransitionError};
 use crate::reminders::verify::{local_day_start, org_zone};
 
@@ -137,7 +137,6 @@ async fn seen(tx: &mut Tx<'_>, key: &str) -> Result<bool, sqlx::Error> {
 /// reminders (a sender that belongs to one). The caller stores the webhook event with
 /// [`event_key`] in the same transaction when the result `changed` anything.
 pub async fn apply(
-    db: &Db,
     tx: &mut Tx<'_>,
     report: &CallReport,
     org: Option<i64>,
@@ -227,7 +226,7 @@ pub async fn apply(
         _ => {}
     }
 
-    let profile = profile_of(db, org_id).await?;
+    let profile = profile_in(&mut **tx, org_id).await?;
     let reported = Reported {
         org_id,
         reminder_id: row.id,

@@ -17,10 +17,20 @@ pub async fn profile(db: &Db, member: Member) -> Result<BusinessProfile, AppErro
 
 /// The profile of organization `org_id` (for the engines, which act for no member).
 pub async fn profile_of(db: &Db, org_id: i64) -> Result<BusinessProfile, AppError> {
+    let mut conn = db.pool().acquire().await?;
+    profile_in(&mut conn, org_id).await
+}
+
+/// [`profile_of`] on a given connection: inside a transaction, so a writer never waits for a
+/// second connection of the pool while it holds the write lock.
+pub async fn profile_in(
+    conn: &mut sqlx::AnyConnection,
+    org_id: i64,
+) -> Result<BusinessProfile, AppError> {
     let stored: Option<String> =
         sqlx::query_scalar("SELECT profile FROM business_profiles WHERE org_id = $1")
             .bind(org_id)
-            .fetch_optional(db.pool())
+            .fetch_optional(&mut *conn)
             .await?;
     if let Some(json) = stored {
         return serde_json::from_str(&json)
@@ -29,7 +39,7 @@ pub async fn profile_of(db: &Db, org_id: i64) -> Result<BusinessProfile, AppErro
     let (name, timezone): (String, String) =
         sqlx::query_as("SELECT name, timezone FROM organizations WHERE id = $1")
             .bind(org_id)
-            .fetch_one(db.pool())
+            .fetch_one(&mut *conn)
             .await?;
     Ok(BusinessProfile::new(&name, &timezone))
 }

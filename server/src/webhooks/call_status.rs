@@ -138,7 +138,7 @@ async fn handle(
         }
     };
     let event_type = report.event.event_type().as_str();
-    match apply::apply(&hooks.db, &mut tx, &report, None, now).await {
+    match apply::apply(&mut tx, &report, None, now).await {
         Ok(applied) => {
             let key = applied
                 .changed
