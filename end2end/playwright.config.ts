@@ -50,6 +50,9 @@ export default defineConfig({
       DUECALL_SITE_ROOT: process.env.DUECALL_SITE_ROOT ?? 'target/site',
       DUECALL_SIGN_IN_PER_MINUTE: '100',
       DUECALL_LOG: 'warn',
+      // Simulated calls ring for 1.5 s and talk for 2.5 s (believable, but quick).
+      DUECALL_SIMULATOR_RING_MS: '1500',
+      DUECALL_SIMULATOR_TALK_MS: '2500',
       // The built-in local Zoho Books (mounted at /fake-zoho) with a fixed test key.
       DUECALL_ZOHO_LOCAL: 'true',
       DUECALL_ENCRYPTION_KEY: 'ZTJlLXRlc3Qta2V5LW5vdC1mb3ItcHJvZHVjdGlvbiE=',

@@ -115,6 +115,9 @@ pub struct Config {
     pub webhook_keys: std::sync::Arc<crate::webhooks::signature::Keys>,
     /// Whether the webhook secret was made up at start-up (none configured).
     pub webhook_secret_generated: bool,
+    /// `DUECALL_SIMULATOR_RING_MS` and `DUECALL_SIMULATOR_TALK_MS`: how long a simulated call
+    /// rings and talks. Defaults 4000 and 15000.
+    pub simulator_timing: crate::reminders::simulator::Timing,
 }
 
 /// A variable that is set but cannot be used.
@@ -358,7 +361,23 @@ impl Config {
                 message: err.to_string(),
             })?;
 
+        let ring_ms: u64 = parse(&var, "DUECALL_SIMULATOR_RING_MS", "a number of milliseconds")?
+            .unwrap_or(4_000);
+        let talk_ms: u64 = parse(&var, "DUECALL_SIMULATOR_TALK_MS", "a number of milliseconds")?
+            .unwrap_or(15_000);
+        if ring_ms > 600_000 || talk_ms > 600_000 {
+            return Err(ConfigError {
+                var: "DUECALL_SIMULATOR_TALK_MS",
+                message: "a simulated call rings and talks for at most 10 minutes each".into(),
+            });
+        }
+        let simulator_timing = crate::reminders::simulator::Timing {
+            ring: std::time::Duration::from_millis(ring_ms),
+            talk: std::time::Duration::from_millis(talk_ms),
+        };
+
         Ok(Self {
+            simulator_timing,
             webhook_keys: std::sync::Arc::new(webhook_keys),
             webhook_secret_generated,
             addr,

@@ -317,7 +317,7 @@ pub fn scheduler(config: &Config, db: &Db) -> reminders::Scheduler {
             Some(Arc::new(reminders::simulator::Simulator::new(
                 endpoint,
                 clock.clone(),
-                reminders::simulator::Timing::default(),
+                config.simulator_timing,
             )))
         }
         config::CallProviderMode::None => None,
@@ -446,6 +446,11 @@ async fn serve(config: Config, db: Db) -> anyhow::Result<()> {
         tracing::info!(
             "the local Zoho Books is at {}{LOCAL_ZOHO_PATH} (Integrations → Connect Zoho Books)",
             config.public_url
+        );
+    }
+    if config.webhook_secret_generated {
+        tracing::info!(
+            "no DUECALL_WEBHOOK_SECRETS set: call-status webhooks are accepted only from the call simulator of this process"
         );
     }
     let scheduler = services.zoho.clone().map(integrations::engine::spawn);
