@@ -2,6 +2,7 @@
 //! does with it (the reminder's transition and the outcome's follow-up), and the pages that
 //! show calls as they happen.
 
+pub mod agent;
 #[cfg(feature = "ssr")]
 pub mod apply;
 #[cfg(feature = "ssr")]

@@ -7,6 +7,7 @@
 //! PostgreSQL), the attempt is written down before the call is placed, and an attempt whose
 //! fate is unknown times out to failed rather than being dialled again.
 
+pub mod livekit;
 pub mod simulator;
 
 use std::sync::{Arc, Mutex};
