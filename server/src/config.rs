@@ -40,8 +40,25 @@ pub enum CallProviderMode {
     /// The call simulator: calls are "placed" and their outcomes reported after believable
     /// delays, nothing is dialled (the default until telephony is configured).
     Simulator,
+    /// LiveKit: a room per call, the voice agent dispatched into it, the debtor dialled
+    /// through the SIP trunk (the default when `LIVEKIT_URL` is set).
+    LiveKit,
     /// No calls are placed; reminders are still generated and shown.
     None,
+}
+
+/// How to reach LiveKit (all of `LIVEKIT_URL`, `LIVEKIT_API_KEY`, `LIVEKIT_API_SECRET`,
+/// `LIVEKIT_SIP_TRUNK_ID`, `LIVEKIT_AGENT_NAME`; optional `LIVEKIT_RINGING_TIMEOUT_SECONDS`,
+/// default 30, and `LIVEKIT_MAX_CALL_MINUTES`, default 10).
+#[derive(Debug, Clone)]
+pub struct LiveKitSettings {
+    pub url: String,
+    pub api_key: String,
+    pub api_secret: SecretString,
+    pub sip_trunk_id: String,
+    pub agent_name: String,
+    pub ringing_timeout_seconds: u32,
+    pub max_call_minutes: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -95,8 +112,12 @@ pub struct Config {
     /// `DUECALL_ZOHO_REQUESTS_PER_MINUTE`: Zoho API calls per minute per Books organization
     /// (Zoho allows 100). Default 90.
     pub zoho_requests_per_minute: NonZeroU32,
-    /// `DUECALL_CALL_PROVIDER`: `simulator` (default) or `none`.
+    /// `DUECALL_CALL_PROVIDER`: `livekit` (the default when LiveKit is configured),
+    /// `simulator` (the default otherwise) or `none`.
     pub call_provider: CallProviderMode,
+    /// LiveKit, when `LIVEKIT_URL` is set (see [`LiveKitSettings`]); it also verifies
+    /// LiveKit's webhooks.
+    pub livekit: Option<LiveKitSettings>,
     /// `DUECALL_SCHEDULER`: whether `serve` runs the reminder scheduler itself. Default true;
     /// set false when separate `duecall worker` processes run it.
     pub scheduler: bool,
@@ -115,6 +136,8 @@ pub struct Config {
     pub webhook_keys: std::sync::Arc<crate::webhooks::signature::Keys>,
     /// Whether the webhook secret was made up at start-up (none configured).
     pub webhook_secret_generated: bool,
+    /// `WEBHOOK_SECRET`, for `duecall send-test-event --legacy`.
+    pub legacy_webhook_secret: Option<SecretString>,
     /// `DUECALL_SIMULATOR_RING_MS` and `DUECALL_SIMULATOR_TALK_MS`: how long a simulated call
     /// rings and talks. Defaults 4000 and 15000.
     pub simulator_timing: crate::reminders::simulator::Timing,
@@ -305,13 +328,71 @@ impl Config {
             });
         }
 
+        let livekit = match var("LIVEKIT_URL") {
+            None => None,
+            Some(url) => {
+                if !(url.starts_with("https://")
+                    || url.starts_with("wss://")
+                    || url.starts_with("http://")
+                    || url.starts_with("ws://"))
+                {
+                    return Err(ConfigError {
+                        var: "LIVEKIT_URL",
+                        message: format!("expected a wss:// or https:// URL, got {url:?}"),
+                    });
+                }
+                let required = |name: &'static str| {
+                    var(name).ok_or(ConfigError {
+                        var: name,
+                        message: "required with LIVEKIT_URL".into(),
+                    })
+                };
+                let ringing_timeout_seconds: u32 = parse(
+                    &var,
+                    "LIVEKIT_RINGING_TIMEOUT_SECONDS",
+                    "a number of seconds",
+                )?
+                .unwrap_or(30);
+                if !(5..=120).contains(&ringing_timeout_seconds) {
+                    return Err(ConfigError {
+                        var: "LIVEKIT_RINGING_TIMEOUT_SECONDS",
+                        message: "expected 5 to 120 seconds".into(),
+                    });
+                }
+                let max_call_minutes: u32 =
+                    parse(&var, "LIVEKIT_MAX_CALL_MINUTES", "a number of minutes")?.unwrap_or(10);
+                if !(1..=60).contains(&max_call_minutes) {
+                    return Err(ConfigError {
+                        var: "LIVEKIT_MAX_CALL_MINUTES",
+                        message: "expected 1 to 60 minutes".into(),
+                    });
+                }
+                Some(LiveKitSettings {
+                    url,
+                    api_key: required("LIVEKIT_API_KEY")?,
+                    api_secret: SecretString::from(required("LIVEKIT_API_SECRET")?),
+                    sip_trunk_id: required("LIVEKIT_SIP_TRUNK_ID")?,
+                    agent_name: required("LIVEKIT_AGENT_NAME")?,
+                    ringing_timeout_seconds,
+                    max_call_minutes,
+                })
+            }
+        };
         let call_provider = match var("DUECALL_CALL_PROVIDER").as_deref() {
+            None if livekit.is_some() => CallProviderMode::LiveKit,
             None | Some("simulator") => CallProviderMode::Simulator,
+            Some("livekit") if livekit.is_some() => CallProviderMode::LiveKit,
+            Some("livekit") => {
+                return Err(ConfigError {
+                    var: "DUECALL_CALL_PROVIDER",
+                    message: "livekit needs LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET, LIVEKIT_SIP_TRUNK_ID and LIVEKIT_AGENT_NAME".into(),
+                });
+            }
             Some("none") => CallProviderMode::None,
             Some(other) => {
                 return Err(ConfigError {
                     var: "DUECALL_CALL_PROVIDER",
-                    message: format!("expected simulator or none, got {other:?}"),
+                    message: format!("expected livekit, simulator or none, got {other:?}"),
                 });
             }
         };
@@ -354,6 +435,7 @@ impl Config {
             .map(SecretString::from)
             .into_iter()
             .collect();
+        let legacy_webhook_secret = legacy.first().cloned();
         let standard_only = parse_bool(&var, "DUECALL_WEBHOOK_STANDARD_ONLY")?.unwrap_or(false);
         let webhook_keys = crate::webhooks::signature::Keys::new(&standard, &legacy, standard_only)
             .map_err(|err| ConfigError {
@@ -361,10 +443,18 @@ impl Config {
                 message: err.to_string(),
             })?;
 
-        let ring_ms: u64 = parse(&var, "DUECALL_SIMULATOR_RING_MS", "a number of milliseconds")?
-            .unwrap_or(4_000);
-        let talk_ms: u64 = parse(&var, "DUECALL_SIMULATOR_TALK_MS", "a number of milliseconds")?
-            .unwrap_or(15_000);
+        let ring_ms: u64 = parse(
+            &var,
+            "DUECALL_SIMULATOR_RING_MS",
+            "a number of milliseconds",
+        )?
+        .unwrap_or(4_000);
+        let talk_ms: u64 = parse(
+            &var,
+            "DUECALL_SIMULATOR_TALK_MS",
+            "a number of milliseconds",
+        )?
+        .unwrap_or(15_000);
         if ring_ms > 600_000 || talk_ms > 600_000 {
             return Err(ConfigError {
                 var: "DUECALL_SIMULATOR_TALK_MS",
@@ -377,6 +467,7 @@ impl Config {
         };
 
         Ok(Self {
+            legacy_webhook_secret,
             simulator_timing,
             webhook_keys: std::sync::Arc::new(webhook_keys),
             webhook_secret_generated,
@@ -400,6 +491,7 @@ impl Config {
             sync_interval_hours,
             zoho_requests_per_minute,
             call_provider,
+            livekit,
             scheduler,
             scheduler_pause,
             claim_lease_seconds,

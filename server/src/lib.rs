@@ -6,6 +6,7 @@ pub mod demo;
 pub mod http;
 pub mod integrations;
 pub mod live;
+pub mod livekit_fake;
 pub mod receivables;
 pub mod reminders;
 pub mod telemetry;
@@ -48,7 +49,8 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-#[derive(Debug, Clone, Copy, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
+#[expect(clippy::large_enum_variant, reason = "parsed once, at start-up")]
 pub enum Command {
     /// Migrate the database and run the web server (the default).
     Serve,
@@ -80,10 +82,16 @@ pub enum Command {
         #[arg(long, default_value_t = demo::BooksSize::DEMO.invoices)]
         invoices: usize,
     },
+    /// Send one correctly signed call-status event to a Duecall server, as a voice agent
+    /// would, and print the answer (for agent builders; see docs/AGENTS.md).
+    SendTestEvent(webhooks::test_event::TestEvent),
 }
 
 /// Runs one command with a validated configuration.
 pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    if let Command::SendTestEvent(event) = &command {
+        return webhooks::test_event::send(event, &config).await;
+    }
     let db = connect(&config).await?;
     match command {
         Command::Migrate => {
@@ -125,6 +133,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 print!("{}", reminders::print_calendar(&calendar));
             }
         }
+        Command::SendTestEvent(_) => unreachable!("handled before connecting"),
         Command::Worker => {
             let books = integrations(&config, &db)?
                 .zoho
@@ -320,6 +329,20 @@ pub fn scheduler(config: &Config, db: &Db) -> reminders::Scheduler {
                 config.simulator_timing,
             )))
         }
+        config::CallProviderMode::LiveKit => config.livekit.as_ref().map(|lk| {
+            Arc::new(reminders::livekit::LiveKit::new(
+                reminders::livekit::LiveKitConfig {
+                    url: lk.url.clone(),
+                    api_key: lk.api_key.clone(),
+                    api_secret: lk.api_secret.clone(),
+                    sip_trunk_id: lk.sip_trunk_id.clone(),
+                    agent_name: lk.agent_name.clone(),
+                    callback_url: format!("{}{}", config.public_url, webhooks::CALL_STATUS_PATH),
+                    ringing_timeout: Duration::from_secs(u64::from(lk.ringing_timeout_seconds)),
+                    max_call_duration: Duration::from_secs(u64::from(lk.max_call_minutes) * 60),
+                },
+            )) as Arc<dyn reminders::CallProvider>
+        }),
         config::CallProviderMode::None => None,
     };
     let settings = reminders::Settings {
@@ -343,7 +366,12 @@ pub fn app(state: AppState, config: &Config) -> Router {
 
 /// The whole HTTP application. Tests drive this same router.
 pub fn app_with(state: AppState, config: &Config, integrations: &Integrations) -> Router {
-    app_with_clock(state, config, integrations, Arc::new(reminders::SystemClock))
+    app_with_clock(
+        state,
+        config,
+        integrations,
+        Arc::new(reminders::SystemClock),
+    )
 }
 
 /// [`app_with`] on a given clock (webhook timestamps and call reports are judged by it).
@@ -359,6 +387,15 @@ pub fn app_with_clock(
         clock,
         live: state.live.clone(),
         max_body_bytes: config.max_body_bytes,
+        livekit: config.livekit.as_ref().map(|lk| {
+            use secrecy::ExposeSecret;
+            livekit_api::webhooks::WebhookReceiver::new(
+                livekit_api::access_token::TokenVerifier::with_api_key(
+                    &lk.api_key,
+                    lk.api_secret.expose_secret(),
+                ),
+            )
+        }),
     };
     let routes = generate_route_list(App);
     let sessions = SessionManagerLayer::new(DbSessionStore::new(state.db.clone()))

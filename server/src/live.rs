@@ -38,7 +38,12 @@ async fn feed(State(state): State<AppState>, session: Session) -> Response {
         Ok(id) => id,
         Err(err) => return err.into_response(),
     };
-    let events = changes(state.db.clone(), state.live.subscribe(), member.org_id, start);
+    let events = changes(
+        state.db.clone(),
+        state.live.subscribe(),
+        member.org_id,
+        start,
+    );
     let mut response = Sse::new(events)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response();
@@ -86,7 +91,8 @@ fn changes(
             if woken == Ok(false) {
                 return None;
             }
-            let found: Vec<LiveChange> = match live_changes(&feed.db, feed.org_id, feed.last).await {
+            let found: Vec<LiveChange> = match live_changes(&feed.db, feed.org_id, feed.last).await
+            {
                 Ok(found) => found,
                 Err(err) => {
                     tracing::warn!(error = %err, "live feed could not read changes");

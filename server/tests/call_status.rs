@@ -57,7 +57,10 @@ struct Fixture {
 
 async fn fixture(backend: Backend, invoices: usize, extra: &[(&str, &str)]) -> Option<Fixture> {
     let mut vars = vec![
-        ("DUECALL_WEBHOOK_SECRETS", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"),
+        (
+            "DUECALL_WEBHOOK_SECRETS",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+        ),
         ("WEBHOOK_SECRET", LEGACY_SECRET),
     ];
     vars.extend_from_slice(extra);
@@ -149,12 +152,10 @@ impl Fixture {
     }
 
     async fn stored_events(&self) -> Vec<(i64, String, i64)> {
-        sqlx::query_as(
-            "SELECT status_code, event_type, deliveries FROM webhook_events ORDER BY id",
-        )
-        .fetch_all(self.app.db.pool())
-        .await
-        .unwrap()
+        sqlx::query_as("SELECT status_code, event_type, deliveries FROM webhook_events ORDER BY id")
+            .fetch_all(self.app.db.pool())
+            .await
+            .unwrap()
     }
 }
 
@@ -172,14 +173,20 @@ fn assert_error(res: &TestResponse, status: StatusCode, code: &str) {
     assert_eq!(body["ok"], false, "{}", res.body);
     assert_eq!(body["error"]["code"], code, "{}", res.body);
     assert!(
-        !body["error"]["message"].as_str().unwrap_or_default().is_empty(),
+        !body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty(),
         "{}",
         res.body
     );
 }
 
-async fn each_backend<F, Fut>(invoices: usize, extra: &'static [(&'static str, &'static str)], test: F)
-where
+async fn each_backend<F, Fut>(
+    invoices: usize,
+    extra: &'static [(&'static str, &'static str)],
+    test: F,
+) where
     F: Fn(Fixture) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
@@ -256,12 +263,22 @@ async fn every_refusal_answers_its_code_and_changes_nothing() {
         let before = f.state().await;
 
         // 401: unsigned, wrong secret, retired secret, stale, future, tampered.
-        assert_error(&f.post(&body, &[]).await, StatusCode::UNAUTHORIZED, "missing_signature");
-        let res = f.signed_by(RETIRED_SECRET, "m1", Duration::zero(), &body).await;
+        assert_error(
+            &f.post(&body, &[]).await,
+            StatusCode::UNAUTHORIZED,
+            "missing_signature",
+        );
+        let res = f
+            .signed_by(RETIRED_SECRET, "m1", Duration::zero(), &body)
+            .await;
         assert_error(&res, StatusCode::UNAUTHORIZED, "invalid_signature");
-        let res = f.signed_by(NEW_SECRET, "m2", Duration::minutes(6), &body).await;
+        let res = f
+            .signed_by(NEW_SECRET, "m2", Duration::minutes(6), &body)
+            .await;
         assert_error(&res, StatusCode::UNAUTHORIZED, "stale_timestamp");
-        let res = f.signed_by(NEW_SECRET, "m3", Duration::minutes(-6), &body).await;
+        let res = f
+            .signed_by(NEW_SECRET, "m3", Duration::minutes(-6), &body)
+            .await;
         assert_error(&res, StatusCode::UNAUTHORIZED, "future_timestamp");
         let ts = f.now().timestamp();
         let mut headers: Vec<(&str, String)> =
@@ -270,22 +287,51 @@ async fn every_refusal_answers_its_code_and_changes_nothing() {
                 .into_iter()
                 .collect();
         let other = answered(f.calls[1].0, f.calls[1].1).to_string();
-        assert_error(&f.post(&other, &headers).await, StatusCode::UNAUTHORIZED, "invalid_signature");
+        assert_error(
+            &f.post(&other, &headers).await,
+            StatusCode::UNAUTHORIZED,
+            "invalid_signature",
+        );
         headers[1].1 = (ts - 1).to_string();
-        assert_error(&f.post(&body, &headers).await, StatusCode::UNAUTHORIZED, "invalid_signature");
-        let legacy = vec![("x-webhook-signature", sign_legacy(&SecretString::from("guess"), body.as_bytes()))];
-        assert_error(&f.post(&body, &legacy).await, StatusCode::UNAUTHORIZED, "invalid_signature");
-        assert!(f.stored_events().await.is_empty(), "unauthenticated requests are not stored");
+        assert_error(
+            &f.post(&body, &headers).await,
+            StatusCode::UNAUTHORIZED,
+            "invalid_signature",
+        );
+        let legacy = vec![(
+            "x-webhook-signature",
+            sign_legacy(&SecretString::from("guess"), body.as_bytes()),
+        )];
+        assert_error(
+            &f.post(&body, &legacy).await,
+            StatusCode::UNAUTHORIZED,
+            "invalid_signature",
+        );
+        assert!(
+            f.stored_events().await.is_empty(),
+            "unauthenticated requests are not stored"
+        );
 
         // 400: not JSON, unknown event, missing details.
-        let res = f.signed_by(NEW_SECRET, "b1", Duration::zero(), "{not json").await;
-        assert_error(&res, StatusCode::BAD_REQUEST, "invalid_event");
         let res = f
-            .signed("b2", &json!({"reminder_id": reminder, "event_type": "call_exploded"}))
+            .signed_by(NEW_SECRET, "b1", Duration::zero(), "{not json")
             .await;
         assert_error(&res, StatusCode::BAD_REQUEST, "invalid_event");
         let res = f
-            .signed("b3", &completed(reminder, json!({"connected": true, "customer_response": "promise_to_pay"})))
+            .signed(
+                "b2",
+                &json!({"reminder_id": reminder, "event_type": "call_exploded"}),
+            )
+            .await;
+        assert_error(&res, StatusCode::BAD_REQUEST, "invalid_event");
+        let res = f
+            .signed(
+                "b3",
+                &completed(
+                    reminder,
+                    json!({"connected": true, "customer_response": "promise_to_pay"}),
+                ),
+            )
             .await;
         assert_error(&res, StatusCode::BAD_REQUEST, "invalid_event");
 
@@ -298,22 +344,44 @@ async fn every_refusal_answers_its_code_and_changes_nothing() {
         // 409: a completed call cannot fail afterwards (checked below, after a real change).
         // 413: too large, with a JSON body.
         let huge = format!("{{\"pad\":\"{}\"}}", "x".repeat(70 * 1024));
-        let res = f.signed_by(NEW_SECRET, "big", Duration::zero(), &huge).await;
+        let res = f
+            .signed_by(NEW_SECRET, "big", Duration::zero(), &huge)
+            .await;
         assert_error(&res, StatusCode::PAYLOAD_TOO_LARGE, "too_large");
 
-        assert_eq!(f.state().await, before, "no refused request changed anything");
+        assert_eq!(
+            f.state().await,
+            before,
+            "no refused request changed anything"
+        );
         let stored: Vec<i64> = f.stored_events().await.iter().map(|e| e.0).collect();
-        assert_eq!(stored, vec![400, 400, 400, 404, 404], "authenticated refusals are kept");
+        assert_eq!(
+            stored,
+            vec![400, 400, 400, 404, 404],
+            "authenticated refusals are kept"
+        );
 
         // 409 after a conversation: a failure report for the completed attempt.
-        let done = completed(reminder, json!({"connected": true, "customer_response": "will_pay_today"}));
+        let done = completed(
+            reminder,
+            json!({"connected": true, "customer_response": "will_pay_today"}),
+        );
         assert_eq!(f.signed("c1", &done).await.status, StatusCode::OK);
         let after_done = f.state().await;
-        let failed = json!({"reminder_id": reminder, "event_type": "call_failed", "reason": "line dropped"});
-        assert_error(&f.signed("c2", &failed).await, StatusCode::CONFLICT, "illegal_transition");
+        let failed =
+            json!({"reminder_id": reminder, "event_type": "call_failed", "reason": "line dropped"});
+        assert_error(
+            &f.signed("c2", &failed).await,
+            StatusCode::CONFLICT,
+            "illegal_transition",
+        );
         assert_eq!(f.state().await, after_done);
         // A repeated delivery of the refused one gets the same answer.
-        assert_error(&f.signed("c2", &failed).await, StatusCode::CONFLICT, "duplicate");
+        assert_error(
+            &f.signed("c2", &failed).await,
+            StatusCode::CONFLICT,
+            "duplicate",
+        );
     })
     .await;
 }
@@ -322,13 +390,23 @@ async fn every_refusal_answers_its_code_and_changes_nothing() {
 async fn rotation_and_the_original_scheme() {
     each_backend(3, &[], |f| async move {
         let body = |i: usize| answered(f.calls[i].0, f.calls[i].1).to_string();
-        let res = f.signed_by(NEW_SECRET, "r1", Duration::zero(), &body(0)).await;
+        let res = f
+            .signed_by(NEW_SECRET, "r1", Duration::zero(), &body(0))
+            .await;
         assert_eq!(res.status, StatusCode::OK, "{}", res.body);
-        let res = f.signed_by(OLD_SECRET, "r2", Duration::zero(), &body(1)).await;
-        assert_eq!(res.status, StatusCode::OK, "the previous secret still works during a rotation");
+        let res = f
+            .signed_by(OLD_SECRET, "r2", Duration::zero(), &body(1))
+            .await;
+        assert_eq!(
+            res.status,
+            StatusCode::OK,
+            "the previous secret still works during a rotation"
+        );
         let legacy = body(2);
         let sig = sign_legacy(&SecretString::from(LEGACY_SECRET), legacy.as_bytes());
-        let res = f.post(&legacy, &[("x-webhook-signature", sig.clone())]).await;
+        let res = f
+            .post(&legacy, &[("x-webhook-signature", sig.clone())])
+            .await;
         assert_eq!(res.status, StatusCode::OK, "{}", res.body);
         // The same body again: a replay, acknowledged and not applied twice.
         let res = f.post(&legacy, &[("x-webhook-signature", sig)]).await;
@@ -348,14 +426,18 @@ async fn rotation_and_the_original_scheme() {
 
 #[tokio::test]
 async fn standard_webhooks_only_refuses_the_original_scheme() {
-    each_backend(1, &[("DUECALL_WEBHOOK_STANDARD_ONLY", "true")], |f| async move {
-        let body = answered(f.calls[0].0, f.calls[0].1).to_string();
-        let sig = sign_legacy(&SecretString::from(LEGACY_SECRET), body.as_bytes());
-        let res = f.post(&body, &[("x-webhook-signature", sig)]).await;
-        assert_error(&res, StatusCode::UNAUTHORIZED, "standard_webhooks_required");
-        let res = f.signed_by(NEW_SECRET, "ok", Duration::zero(), &body).await;
-        assert_eq!(res.status, StatusCode::OK);
-    })
+    each_backend(
+        1,
+        &[("DUECALL_WEBHOOK_STANDARD_ONLY", "true")],
+        |f| async move {
+            let body = answered(f.calls[0].0, f.calls[0].1).to_string();
+            let sig = sign_legacy(&SecretString::from(LEGACY_SECRET), body.as_bytes());
+            let res = f.post(&body, &[("x-webhook-signature", sig)]).await;
+            assert_error(&res, StatusCode::UNAUTHORIZED, "standard_webhooks_required");
+            let res = f.signed_by(NEW_SECRET, "ok", Duration::zero(), &body).await;
+            assert_eq!(res.status, StatusCode::OK);
+        },
+    )
     .await;
 }
 
@@ -364,20 +446,35 @@ async fn duplicates_apply_once_and_reordering_ends_right() {
     each_backend(2, &[], |f| async move {
         let (reminder, attempt) = f.calls[0];
         // The same delivery twice, then the same event under a new delivery id.
-        assert_eq!(f.signed("d1", &answered(reminder, attempt)).await.status, StatusCode::OK);
+        assert_eq!(
+            f.signed("d1", &answered(reminder, attempt)).await.status,
+            StatusCode::OK
+        );
         let res = f.signed("d1", &answered(reminder, attempt)).await;
-        assert_eq!((res.status, res.json()["result"].clone()), (StatusCode::OK, json!("duplicate")));
+        assert_eq!(
+            (res.status, res.json()["result"].clone()),
+            (StatusCode::OK, json!("duplicate"))
+        );
         let res = f.signed("d2", &answered(reminder, attempt)).await;
-        assert_eq!((res.status, res.json()["result"].clone()), (StatusCode::OK, json!("unchanged")));
+        assert_eq!(
+            (res.status, res.json()["result"].clone()),
+            (StatusCode::OK, json!("unchanged"))
+        );
         assert_eq!(f.stored_events().await[0].2, 2, "the repeat is counted");
 
         // Completed arrives before answered: both apply, in order; the late answered is a no-op.
         let (late, late_attempt) = f.calls[1];
-        let done = completed(late, json!({"connected": true, "customer_response": "will_pay_today"}));
+        let done = completed(
+            late,
+            json!({"connected": true, "customer_response": "will_pay_today"}),
+        );
         assert_eq!(f.signed("o1", &done).await.status, StatusCode::OK);
         assert_eq!(f.reminder(late).await.0, "completed");
         let res = f.signed("o2", &answered(late, late_attempt)).await;
-        assert_eq!((res.status, res.json()["result"].clone()), (StatusCode::OK, json!("unchanged")));
+        assert_eq!(
+            (res.status, res.json()["result"].clone()),
+            (StatusCode::OK, json!("unchanged"))
+        );
         assert_eq!(f.reminder(late).await.0, "completed");
         let transitions: Vec<String> = sqlx::query_scalar(
             "SELECT transition FROM reminder_events WHERE reminder_id = $1 ORDER BY id",

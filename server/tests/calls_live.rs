@@ -123,10 +123,19 @@ async fn simulated_calls_report_over_signed_webhooks_and_end_as_scripted() {
             seen.insert(format!("{script:?}"));
             match script {
                 Script::Conversation(expected) => {
-                    assert_eq!((status.as_str(), response.as_str()), ("completed", expected.as_str()), "attempt {id}");
+                    assert_eq!(
+                        (status.as_str(), response.as_str()),
+                        ("completed", expected.as_str()),
+                        "attempt {id}"
+                    );
                 }
-                Script::NoAnswer => assert_eq!((status.as_str(), response.as_str()), ("no_answer", "no_answer")),
-                Script::Busy => assert_eq!((status.as_str(), reason.as_str()), ("no_answer", "busy")),
+                Script::NoAnswer => assert_eq!(
+                    (status.as_str(), response.as_str()),
+                    ("no_answer", "no_answer")
+                ),
+                Script::Busy => {
+                    assert_eq!((status.as_str(), reason.as_str()), ("no_answer", "busy"))
+                }
                 Script::LineFailure => assert_eq!(status, "failed"),
                 Script::Silent => assert_eq!(status, "dialling"),
             }
@@ -192,13 +201,24 @@ async fn org_with_a_call(app: &TestApp, email: &str, org: &str) -> (common::Clie
 }
 
 async fn report(app: &TestApp, id: &str, reminder: i64, attempt: i64) -> StatusCode {
-    let body = json!({"reminder_id": reminder, "attempt_id": attempt, "event_type": "call_answered"}).to_string();
-    let headers = sign_standard(&SecretString::from(SECRET), id, app.clock.now().timestamp(), body.as_bytes()).unwrap();
+    let body =
+        json!({"reminder_id": reminder, "attempt_id": attempt, "event_type": "call_answered"})
+            .to_string();
+    let headers = sign_standard(
+        &SecretString::from(SECRET),
+        id,
+        app.clock.now().timestamp(),
+        body.as_bytes(),
+    )
+    .unwrap();
     let mut request = Request::post(CALL_STATUS_PATH).header("content-type", "application/json");
     for (name, value) in headers {
         request = request.header(name, value);
     }
-    app.client().send(request.body(Body::from(body)).unwrap()).await.status
+    app.client()
+        .send(request.body(Body::from(body)).unwrap())
+        .await
+        .status
 }
 
 #[tokio::test]
@@ -226,8 +246,14 @@ async fn the_live_feed_shows_ones_own_changes_and_never_anothers() {
         let mut body = response.into_body();
 
         // B's call changes first, then A's.
-        assert_eq!(report(&app, "b1", b_reminder, b_attempt).await, StatusCode::OK);
-        assert_eq!(report(&app, "a1", a_reminder, a_attempt).await, StatusCode::OK);
+        assert_eq!(
+            report(&app, "b1", b_reminder, b_attempt).await,
+            StatusCode::OK
+        );
+        assert_eq!(
+            report(&app, "a1", a_reminder, a_attempt).await,
+            StatusCode::OK
+        );
         let mut text = String::new();
         let deadline = tokio::time::Instant::now() + StdDuration::from_secs(5);
         while !text.contains("event: change") {
@@ -246,8 +272,14 @@ async fn the_live_feed_shows_ones_own_changes_and_never_anothers() {
             .flat_map(|d| serde_json::from_str::<Vec<serde_json::Value>>(d).unwrap())
             .collect();
         assert!(!data.is_empty());
-        assert!(data.iter().all(|c| c["reminder_id"] == a_reminder), "{data:?}");
-        assert!(data.iter().any(|c| c["transition"] == "answered"), "{data:?}");
+        assert!(
+            data.iter().all(|c| c["reminder_id"] == a_reminder),
+            "{data:?}"
+        );
+        assert!(
+            data.iter().any(|c| c["transition"] == "answered"),
+            "{data:?}"
+        );
         drop(b);
 
         // A visitor gets no feed.

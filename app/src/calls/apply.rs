@@ -98,7 +98,6 @@ struct AttemptRow {
     dialled_at: i64,
 }
 
-
 /// The key that makes a report idempotent: one event of each type per attempt.
 pub fn event_key(attempt_id: i64, report: &CallReport) -> String {
     format!("{attempt_id}:{}", report.event.event_type().as_str())
@@ -226,7 +225,7 @@ pub async fn apply(
         _ => {}
     }
 
-    let profile = profile_in(&mut **tx, org_id).await?;
+    let profile = profile_in(tx, org_id).await?;
     let reported = Reported {
         org_id,
         reminder_id: row.id,
@@ -261,9 +260,10 @@ pub async fn apply(
             ..
         } if response.unanswered() => (step(tx, CallEvent::NoAnswer).await?.0, Some(response)),
         // Agents report a busy line as a failure whose reason is "busy".
-        ReportedEvent::Failed { reason, response: None } if reason.eq_ignore_ascii_case("busy") => {
-            (step(tx, CallEvent::Busy).await?.0, None)
-        }
+        ReportedEvent::Failed {
+            reason,
+            response: None,
+        } if reason.eq_ignore_ascii_case("busy") => (step(tx, CallEvent::Busy).await?.0, None),
         ReportedEvent::Failed { reason, response } => {
             let wrong = matches!(response, Some(Response::WrongNumber));
             let event = CallEvent::Failed {
@@ -382,7 +382,10 @@ async fn follow_up(
                     today + Duration::days(1),
                     created.describe()
                 ),
-                note("the customer said they would pay today.".into(), Some(today)),
+                note(
+                    "the customer said they would pay today.".into(),
+                    Some(today),
+                ),
             )
         }
         Response::PromiseToPay { date } => {
@@ -401,11 +404,21 @@ async fn follow_up(
             let created = ensure_follow_up(tx, profile, facts, after, &reason, now).await?;
             (
                 format!("Calls wait until after {date}; {}.", created.describe()),
-                note(format!("the customer promised to pay by {date}."), Some(*date)),
+                note(
+                    format!("the customer promised to pay by {date}."),
+                    Some(*date),
+                ),
             )
         }
         Response::AlreadyPaid => {
-            review(tx, facts, "paid_claim", "The customer says the invoice is paid.", now).await?;
+            review(
+                tx,
+                facts,
+                "paid_claim",
+                "The customer says the invoice is paid.",
+                now,
+            )
+            .await?;
             let paused = pause_open(
                 tx,
                 facts.org_id,
@@ -452,9 +465,16 @@ async fn follow_up(
             hold(tx, facts, *at, &reason).await?;
             let created = ensure_follow_up(tx, profile, facts, *at, &reason, now).await?;
             (
-                format!("Callback at {}; {}.", at.format("%Y-%m-%d %H:%M UTC"), created.describe()),
+                format!(
+                    "Callback at {}; {}.",
+                    at.format("%Y-%m-%d %H:%M UTC"),
+                    created.describe()
+                ),
                 note(
-                    format!("the customer asked to be called back at {}.", at.format("%Y-%m-%d %H:%M UTC")),
+                    format!(
+                        "the customer asked to be called back at {}.",
+                        at.format("%Y-%m-%d %H:%M UTC")
+                    ),
                     None,
                 ),
             )

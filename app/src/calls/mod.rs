@@ -3,14 +3,14 @@
 //! show calls as they happen.
 
 pub mod agent;
+pub mod api;
 #[cfg(feature = "ssr")]
 pub mod apply;
 #[cfg(feature = "ssr")]
-pub mod report;
-#[cfg(feature = "ssr")]
 pub mod live;
+pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod queries;
+#[cfg(feature = "ssr")]
+pub mod report;
 pub mod views;
-pub mod api;
-pub mod pages;

@@ -154,7 +154,11 @@ fn CallList(filter: CallFilter, data: CallPage) -> impl IntoView {
         .map(|c| format!("/calls?{base}&after={}", encode_component(&c)));
     let first = filter.after.is_some().then(|| format!("/calls?{base}"));
     let filtered = !base.is_empty();
-    let dot = if data.live > 0 { "live-dot on" } else { "live-dot" };
+    let dot = if data.live > 0 {
+        "live-dot on"
+    } else {
+        "live-dot"
+    };
     view! {
         <p class="live-line" data-test="live-count">
             <span class=dot aria-hidden="true"></span>

@@ -5,12 +5,12 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 
 use super::views::{
-    CALL_PAGE_SIZE, CallDetail, CallFilter, CallKpis, CallPage, CallRow, DeliveryView,
-    LiveChange, OUTCOMES, REVIEW_ACTIONS, ReviewItem, TimelineEntry, duration_label,
+    CALL_PAGE_SIZE, CallDetail, CallFilter, CallKpis, CallPage, CallRow, DeliveryView, LiveChange,
+    OUTCOMES, REVIEW_ACTIONS, ReviewItem, TimelineEntry, duration_label,
 };
 use crate::accounts::service::{Member, audit};
-use crate::db::time::{from_millis, to_millis};
 use crate::db::Db;
+use crate::db::time::{from_millis, to_millis};
 use crate::error::AppError;
 use crate::receivables::model::{Currency, Money, NumberStyle};
 use crate::reminders::machine::Transition;
@@ -151,7 +151,11 @@ fn date(text: &str, field: &str) -> Result<Option<NaiveDate>, AppError> {
 }
 
 /// A page of the organization's calls, newest first.
-pub async fn list_calls(db: &Db, member: Member, filter: &CallFilter) -> Result<CallPage, AppError> {
+pub async fn list_calls(
+    db: &Db,
+    member: Member,
+    filter: &CallFilter,
+) -> Result<CallPage, AppError> {
     let locale = Locale::of(db, member.org_id).await?;
     let mut clauses = vec!["a.org_id = $1".to_owned()];
     let mut binds = vec![Bind::Int(member.org_id)];
@@ -176,7 +180,10 @@ pub async fn list_calls(db: &Db, member: Member, filter: &CallFilter) -> Result<
         _ => return Err(AppError::invalid("outcome", "an outcome from the list")),
     }
     if let Some(from) = date(&filter.from, "from")? {
-        let mark = next(Bind::Int(to_millis(local_day_start(locale.zone, from))), &mut binds);
+        let mark = next(
+            Bind::Int(to_millis(local_day_start(locale.zone, from))),
+            &mut binds,
+        );
         clauses.push(format!("a.dialled_at >= {mark}"));
     }
     if let Some(to) = date(&filter.to, "to")? {
@@ -323,7 +330,13 @@ pub async fn call_detail(db: &Db, member: Member, id: i64) -> Result<CallDetail,
     .fetch_one(db.pool())
     .await?;
     let context: serde_json::Value = serde_json::from_str(&row.context).unwrap_or_default();
-    let text = |key: &str| context.get(key).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+    let text = |key: &str| {
+        context
+            .get(key)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
     let events = store::history(db.pool(), member.org_id, row.reminder_id).await?;
     let mut timeline: Vec<(i64, i64, TimelineEntry)> = events
         .into_iter()
@@ -346,7 +359,15 @@ pub async fn call_detail(db: &Db, member: Member, id: i64) -> Result<CallDetail,
                 }
                 detail.push_str(&format!("next attempt {}", locale.time(at)));
             }
-            (e.at, e.id, TimelineEntry { at: locale.time_seconds(e.at), title, detail })
+            (
+                e.at,
+                e.id,
+                TimelineEntry {
+                    at: locale.time_seconds(e.at),
+                    title,
+                    detail,
+                },
+            )
         })
         .collect();
     let deliveries = deliveries(db, &locale, member.org_id, "attempt_id", id).await?;
@@ -356,7 +377,10 @@ pub async fn call_detail(db: &Db, member: Member, id: i64) -> Result<CallDetail,
         phone: extra.phone_e164,
         reason: extra.reason,
         notes: extra.notes,
-        callback_at: extra.callback_at.map(|at| locale.time(at)).unwrap_or_default(),
+        callback_at: extra
+            .callback_at
+            .map(|at| locale.time(at))
+            .unwrap_or_default(),
         opening: text("opening"),
         script: text("script"),
         language: text("language"),
@@ -451,7 +475,11 @@ pub async fn resolve_review(
         format!(
             "UPDATE invoices SET review = '', review_note = '', review_at = NULL{} \
              WHERE id = $1 AND org_id = $2",
-            if disputed { "" } else { ", disputed = 0, dispute_reason = ''" }
+            if disputed {
+                ""
+            } else {
+                ", disputed = 0, dispute_reason = ''"
+            }
         )
     };
     let keep_disputed = action == "upheld";
@@ -646,13 +674,15 @@ pub async fn live_changes(db: &Db, org_id: i64, after: i64) -> Result<Vec<LiveCh
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, reminder_id, attempt_id, transition, status)| LiveChange {
-            id,
-            reminder_id,
-            attempt_id,
-            transition,
-            status,
-        })
+        .map(
+            |(id, reminder_id, attempt_id, transition, status)| LiveChange {
+                id,
+                reminder_id,
+                attempt_id,
+                transition,
+                status,
+            },
+        )
         .collect())
 }
 

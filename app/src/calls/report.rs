@@ -159,10 +159,16 @@ fn optional_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Response {
     WillPayToday,
-    PromiseToPay { date: NaiveDate },
+    PromiseToPay {
+        date: NaiveDate,
+    },
     AlreadyPaid,
-    Dispute { reason: String },
-    CallbackRequested { at: DateTime<Utc> },
+    Dispute {
+        reason: String,
+    },
+    CallbackRequested {
+        at: DateTime<Utc>,
+    },
     WrongNumber,
     OptOut,
     NoAnswer,
@@ -247,13 +253,19 @@ pub fn clean_text(text: &str, max: usize) -> String {
         .chars()
         .filter(|c| !c.is_control() || *c == '\n')
         .collect();
-    kept.trim().chars().take(max).collect::<String>().trim_end().to_owned()
+    kept.trim()
+        .chars()
+        .take(max)
+        .collect::<String>()
+        .trim_end()
+        .to_owned()
 }
 
 impl CallStatusBody {
     /// Parses a raw body (after its signature was checked).
     pub fn parse(raw: &[u8]) -> Result<Self, InvalidReport> {
-        serde_json::from_slice(raw).map_err(|e| invalid(format!("The body is not a valid call-status event: {e}")))
+        serde_json::from_slice(raw)
+            .map_err(|e| invalid(format!("The body is not a valid call-status event: {e}")))
     }
 
     /// Checks what the event needs; `now` bounds promise dates and callback times.
@@ -320,10 +332,12 @@ impl CallStatusBody {
                 }
             }
             EventType::CallFailed => {
-                if let Some(other) = response
-                    .as_ref()
-                    .filter(|r| !matches!(r, Response::NoAnswer | Response::Voicemail | Response::WrongNumber))
-                {
+                if let Some(other) = response.as_ref().filter(|r| {
+                    !matches!(
+                        r,
+                        Response::NoAnswer | Response::Voicemail | Response::WrongNumber
+                    )
+                }) {
                     return Err(invalid(format!(
                         "call_failed cannot carry the response {}; send call_completed",
                         other.as_str()
@@ -377,8 +391,13 @@ mod tests {
                 notes: String::new()
             }
         );
-        let answered = parse(r#"{"reminder_id":7,"attempt_id":"9","event_type":"call_answered","extra":1}"#).unwrap();
-        assert_eq!((answered.attempt_id, answered.event), (Some(9), ReportedEvent::Answered));
+        let answered =
+            parse(r#"{"reminder_id":7,"attempt_id":"9","event_type":"call_answered","extra":1}"#)
+                .unwrap();
+        assert_eq!(
+            (answered.attempt_id, answered.event),
+            (Some(9), ReportedEvent::Answered)
+        );
     }
 
     #[test]
@@ -386,16 +405,42 @@ mod tests {
         let body = |outcome: &str| {
             format!(r#"{{"reminder_id":1,"event_type":"call_completed","outcome":{outcome}}}"#)
         };
-        assert!(parse(&body(r#"{"connected":true,"customer_response":"promise_to_pay"}"#)).is_err());
+        assert!(
+            parse(&body(
+                r#"{"connected":true,"customer_response":"promise_to_pay"}"#
+            ))
+            .is_err()
+        );
         assert!(parse(&body(r#"{"connected":true,"customer_response":"promise_to_pay","promised_date":"2026-11-01"}"#)).is_err(), "in the past");
         assert!(parse(&body(r#"{"connected":true,"customer_response":"promise_to_pay","promised_date":"2028-01-01"}"#)).is_err(), "too far");
         let promise = parse(&body(r#"{"connected":true,"customer_response":"promise_to_pay","promised_date":"2026-12-04"}"#)).unwrap();
-        assert!(matches!(promise.event, ReportedEvent::Completed { response: Response::PromiseToPay { .. }, .. }));
-        assert!(parse(&body(r#"{"connected":true,"customer_response":"dispute","dispute_reason":"  "}"#)).is_err());
-        assert!(parse(&body(r#"{"connected":true,"customer_response":"callback_requested"}"#)).is_err());
+        assert!(matches!(
+            promise.event,
+            ReportedEvent::Completed {
+                response: Response::PromiseToPay { .. },
+                ..
+            }
+        ));
+        assert!(
+            parse(&body(
+                r#"{"connected":true,"customer_response":"dispute","dispute_reason":"  "}"#
+            ))
+            .is_err()
+        );
+        assert!(
+            parse(&body(
+                r#"{"connected":true,"customer_response":"callback_requested"}"#
+            ))
+            .is_err()
+        );
         assert!(parse(&body(r#"{"connected":true,"customer_response":"callback_requested","callback_at":"2026-11-22T09:30:00Z"}"#)).is_ok());
         assert!(parse(&body(r#"{"connected":true,"duration":999999}"#)).is_err());
-        assert!(parse(&body(r#"{"connected":true,"customer_response":"sing_a_song"}"#)).is_err());
+        assert!(
+            parse(&body(
+                r#"{"connected":true,"customer_response":"sing_a_song"}"#
+            ))
+            .is_err()
+        );
     }
 
     #[test]
@@ -417,16 +462,43 @@ mod tests {
     #[test]
     fn notes_lose_control_characters_and_length() {
         let long = "x".repeat(5000);
-        assert_eq!(clean_text(&format!("  a\u{0}b\u{7}\n{long}"), 10), "ab\nxxxxxxx");
+        assert_eq!(
+            clean_text(&format!("  a\u{0}b\u{7}\n{long}"), 10),
+            "ab\nxxxxxxx"
+        );
     }
 
     #[test]
     fn a_completed_call_without_a_response_is_unanswered_unless_connected() {
-        let r = parse(r#"{"reminder_id":1,"event_type":"call_completed","outcome":{"connected":false}}"#).unwrap();
-        assert!(matches!(r.event, ReportedEvent::Completed { response: Response::NoAnswer, .. }));
-        let r = parse(r#"{"reminder_id":1,"event_type":"call_completed","outcome":{"connected":true}}"#).unwrap();
-        assert!(matches!(r.event, ReportedEvent::Completed { response: Response::Unclassified, .. }));
+        let r = parse(
+            r#"{"reminder_id":1,"event_type":"call_completed","outcome":{"connected":false}}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            r.event,
+            ReportedEvent::Completed {
+                response: Response::NoAnswer,
+                ..
+            }
+        ));
+        let r = parse(
+            r#"{"reminder_id":1,"event_type":"call_completed","outcome":{"connected":true}}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            r.event,
+            ReportedEvent::Completed {
+                response: Response::Unclassified,
+                ..
+            }
+        ));
         let r = parse(r#"{"reminder_id":1,"event_type":"call_completed"}"#).unwrap();
-        assert!(matches!(r.event, ReportedEvent::Completed { response: Response::NoAnswer, .. }));
+        assert!(matches!(
+            r.event,
+            ReportedEvent::Completed {
+                response: Response::NoAnswer,
+                ..
+            }
+        ));
     }
 }

@@ -428,7 +428,16 @@ pub async fn cancel_open(
     let cancel = Transition::Cancel {
         reason: reason.to_owned(),
     };
-    move_open(tx, org_id, scope, "'pending', 'failed', 'paused'", cancel, actor, now).await
+    move_open(
+        tx,
+        org_id,
+        scope,
+        "'pending', 'failed', 'paused'",
+        cancel,
+        actor,
+        now,
+    )
+    .await
 }
 
 /// Pauses every waiting reminder of an invoice or customer.
@@ -439,7 +448,16 @@ pub async fn pause_open(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<u64, AppError> {
-    move_open(tx, org_id, scope, "'pending', 'failed'", Transition::Pause, actor, now).await
+    move_open(
+        tx,
+        org_id,
+        scope,
+        "'pending', 'failed'",
+        Transition::Pause,
+        actor,
+        now,
+    )
+    .await
 }
 
 /// Applies `transition` to every reminder in `scope` whose status is in `statuses` (an SQL

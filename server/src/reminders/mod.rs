@@ -20,7 +20,7 @@ use app::reminders::generate::{Generated, generate};
 use app::reminders::store::{self, Actor};
 use chrono::{DateTime, Duration, Utc};
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
 /// Where the time comes from: the system clock, or one a test moves by hand.
 pub trait Clock: Send + Sync + 'static {
@@ -169,6 +169,9 @@ pub struct Scheduler {
     pub settings: Settings,
     pub wake: Arc<Notify>,
     last_generated: Arc<Mutex<Option<DateTime<Utc>>>>,
+    /// Calls being placed: a provider may take until the call is answered (LiveKit waits for
+    /// the answer), so each is placed on its own task and a tick never waits for them.
+    placing: Arc<Mutex<JoinSet<()>>>,
 }
 
 impl Scheduler {
@@ -188,6 +191,7 @@ impl Scheduler {
             settings,
             wake: Arc::new(Notify::new()),
             last_generated: Arc::new(Mutex::new(None)),
+            placing: Arc::default(),
         }
     }
 
@@ -274,7 +278,15 @@ impl Scheduler {
                     if self.settings.pause == Some(Pause::AfterDial) {
                         wait_forever("after dialling").await;
                     }
-                    self.place(provider.as_ref(), &call).await?;
+                    let (this, provider) = (self.clone(), provider.clone());
+                    let mut placing = self.placing.lock().unwrap_or_else(|e| e.into_inner());
+                    // Finished placements are reaped as new ones start.
+                    while placing.try_join_next().is_some() {}
+                    placing.spawn(async move {
+                        if let Err(err) = this.place(provider.as_ref(), &call).await {
+                            tracing::error!(reminder_id = call.reminder_id, attempt_id = call.attempt_id, error = %err, "could not record a placed call");
+                        }
+                    });
                     tick.called += 1;
                 }
                 Prepared::Skipped { .. } => tick.skipped += 1,
@@ -331,11 +343,25 @@ impl Scheduler {
         }
     }
 
-    /// Runs ticks until one finds nothing to do (tests and the command line).
+    /// Waits until every call handed to the provider so far has been placed (or refused).
+    pub async fn placed(&self) {
+        loop {
+            let mut set =
+                std::mem::take(&mut *self.placing.lock().unwrap_or_else(|e| e.into_inner()));
+            if set.is_empty() {
+                return;
+            }
+            while set.join_next().await.is_some() {}
+        }
+    }
+
+    /// Runs ticks until one finds nothing to do, each call placed before the next tick (tests
+    /// and the command line).
     pub async fn run_until_idle(&self) -> Result<Tick, AppError> {
         let mut total = Tick::default();
         loop {
             let tick = self.tick().await?;
+            self.placed().await;
             total.swept.released += tick.swept.released;
             total.swept.timed_out += tick.swept.timed_out;
             total.generated.created += tick.generated.created;

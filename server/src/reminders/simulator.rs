@@ -89,7 +89,12 @@ impl Simulator {
 }
 
 /// The events a simulated call reports, in order, with the pause before each.
-pub fn events(call: &CallRequest, script: Script, timing: Timing, clock: &dyn Clock) -> Vec<(StdDuration, CallStatusBody)> {
+pub fn events(
+    call: &CallRequest,
+    script: Script,
+    timing: Timing,
+    clock: &dyn Clock,
+) -> Vec<(StdDuration, CallStatusBody)> {
     let event = |event_type, outcome, reason: Option<&str>| CallStatusBody {
         reminder_id: call.reminder_id,
         attempt_id: Some(call.attempt_id),
@@ -110,7 +115,10 @@ pub fn events(call: &CallRequest, script: Script, timing: Timing, clock: &dyn Cl
                 connected: true,
                 duration: Some(u32::try_from(talk.as_secs()).unwrap_or(u32::MAX).max(1)),
                 customer_response: Some(response),
-                notes: Some(format!("Simulated call about invoice {}.", call.context.invoice_number)),
+                notes: Some(format!(
+                    "Simulated call about invoice {}.",
+                    call.context.invoice_number
+                )),
                 ..OutcomeBody::default()
             };
             match response {
@@ -118,8 +126,9 @@ pub fn events(call: &CallRequest, script: Script, timing: Timing, clock: &dyn Cl
                     outcome.promised_date = Some((now + Duration::days(7)).date_naive());
                 }
                 CustomerResponse::Dispute => {
-                    outcome.dispute_reason =
-                        Some("The customer says part of the order arrived damaged (simulated).".into());
+                    outcome.dispute_reason = Some(
+                        "The customer says part of the order arrived damaged (simulated).".into(),
+                    );
                 }
                 CustomerResponse::CallbackRequested => {
                     outcome.callback_at = Some(now + Duration::hours(2));
@@ -133,12 +142,23 @@ pub fn events(call: &CallRequest, script: Script, timing: Timing, clock: &dyn Cl
         }
         Script::NoAnswer => vec![(
             timing.ring,
-            event(EventType::CallCompleted, Some(unanswered(CustomerResponse::NoAnswer)), None),
+            event(
+                EventType::CallCompleted,
+                Some(unanswered(CustomerResponse::NoAnswer)),
+                None,
+            ),
         )],
-        Script::Busy => vec![(timing.ring, event(EventType::CallFailed, None, Some("busy")))],
+        Script::Busy => vec![(
+            timing.ring,
+            event(EventType::CallFailed, None, Some("busy")),
+        )],
         Script::LineFailure => vec![(
             timing.ring,
-            event(EventType::CallFailed, None, Some("The line dropped (simulated).")),
+            event(
+                EventType::CallFailed,
+                None,
+                Some("The line dropped (simulated)."),
+            ),
         )],
         Script::Silent => Vec::new(),
     }
@@ -153,14 +173,20 @@ impl CallProvider for Simulator {
     async fn place(&self, call: &CallRequest) -> Result<Placed, PlaceError> {
         let script = script_for(call.attempt_id);
         let events = events(call, script, self.timing, self.clock.as_ref());
-        let (client, endpoint, clock) = (self.client.clone(), self.endpoint.clone(), self.clock.clone());
+        let (client, endpoint, clock) = (
+            self.client.clone(),
+            self.endpoint.clone(),
+            self.clock.clone(),
+        );
         let (reminder_id, attempt_id) = (call.reminder_id, call.attempt_id);
         tokio::spawn(async move {
             for (pause, event) in events {
                 tokio::time::sleep(pause).await;
                 let id = format!("sim_{attempt_id}_{}", event.event_type.as_str());
                 let now = || clock.now().timestamp();
-                if let Err(err) = sender::send(&client, &endpoint.url, &endpoint.secret, &id, now, &event).await {
+                if let Err(err) =
+                    sender::send(&client, &endpoint.url, &endpoint.secret, &id, now, &event).await
+                {
                     tracing::warn!(reminder_id, attempt_id, error = %err, "simulated report not delivered");
                     return;
                 }

@@ -79,7 +79,11 @@ pub async fn receive(
             );
         }
         Err(rejection) => {
-            return answer(StatusCode::BAD_REQUEST, "unreadable_body", &rejection.body_text());
+            return answer(
+                StatusCode::BAD_REQUEST,
+                "unreadable_body",
+                &rejection.body_text(),
+            );
         }
     };
     let now = hooks.clock.now();
@@ -120,9 +124,8 @@ async fn handle(
     let delivery = store_delivery(&mut tx, delivery_key, &header_json, &raw, now).await?;
     if delivery.deliveries > 1 {
         tx.commit().await?;
-        let status =
-            StatusCode::from_u16(u16::try_from(delivery.status_code).unwrap_or(500))
-                .unwrap_or(StatusCode::OK);
+        let status = StatusCode::from_u16(u16::try_from(delivery.status_code).unwrap_or(500))
+            .unwrap_or(StatusCode::OK);
         let detail = format!(
             "Delivery already received (event {}): {}",
             delivery.id, delivery.result
@@ -159,7 +162,11 @@ async fn handle(
             if applied.changed {
                 hooks.live.notify(applied.org_id);
             }
-            let result = if applied.changed { "applied" } else { "unchanged" };
+            let result = if applied.changed {
+                "applied"
+            } else {
+                "unchanged"
+            };
             Ok(answer(StatusCode::OK, result, &applied.summary))
         }
         Err(ApplyError::Db(err)) => Err(err.into()),

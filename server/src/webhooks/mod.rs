@@ -2,8 +2,10 @@
 //! Each reads the raw body, checks its signature first, and only then parses it.
 
 pub mod call_status;
+pub mod livekit;
 pub mod sender;
 pub mod signature;
+pub mod test_event;
 
 use std::sync::Arc;
 
@@ -26,6 +28,8 @@ pub struct Webhooks {
     pub clock: Arc<dyn Clock>,
     pub live: Hub,
     pub max_body_bytes: usize,
+    /// Verifies LiveKit's webhooks (when LiveKit is configured).
+    pub livekit: Option<livekit_api::webhooks::WebhookReceiver>,
 }
 
 pub const CALL_STATUS_PATH: &str = "/api/webhooks/call-status";
@@ -34,6 +38,7 @@ pub fn routes(hooks: Webhooks) -> Router<AppState> {
     let limit = hooks.max_body_bytes;
     Router::new()
         .route(CALL_STATUS_PATH, post(call_status::receive))
+        .route(livekit::LIVEKIT_PATH, post(livekit::receive))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(hooks)
 }

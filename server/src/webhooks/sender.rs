@@ -51,8 +51,8 @@ pub async fn send(
 ) -> Result<Sent, SendError> {
     let body = serde_json::to_vec(event).map_err(|e| SendError::Secret(e.to_string()))?;
     let attempt = || async {
-        let headers =
-            sign_standard(secret, id, timestamp(), &body).map_err(|e| SendError::Secret(e.to_string()))?;
+        let headers = sign_standard(secret, id, timestamp(), &body)
+            .map_err(|e| SendError::Secret(e.to_string()))?;
         let mut request = client
             .post(url)
             .timeout(Duration::from_secs(10))

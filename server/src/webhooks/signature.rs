@@ -200,7 +200,9 @@ pub enum Verified {
 /// Why a request is refused (401).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
-    #[error("the request is not signed (webhook-id, webhook-timestamp and webhook-signature, or X-Webhook-Signature)")]
+    #[error(
+        "the request is not signed (webhook-id, webhook-timestamp and webhook-signature, or X-Webhook-Signature)"
+    )]
     Missing,
     #[error("the signature does not match")]
     Invalid,
@@ -288,7 +290,10 @@ mod tests {
             );
         }
         let retired = sign_standard(&secret(3), "msg_1", now.timestamp(), BODY).unwrap();
-        assert_eq!(keys.verify(&headers(&retired), BODY, now), Err(SignatureError::Invalid));
+        assert_eq!(
+            keys.verify(&headers(&retired), BODY, now),
+            Err(SignatureError::Invalid)
+        );
     }
 
     #[test]
@@ -308,20 +313,38 @@ mod tests {
         let ts = now.timestamp();
         let signed = sign_standard(&secret(1), "m", ts, BODY).unwrap();
         let tampered = br#"{"reminder_id":2,"event_type":"call_answered"}"#;
-        assert_eq!(keys.verify(&headers(&signed), tampered, now), Err(SignatureError::Invalid));
+        assert_eq!(
+            keys.verify(&headers(&signed), tampered, now),
+            Err(SignatureError::Invalid)
+        );
         let mut other_id = signed.clone();
         other_id[0].1 = "m2".into();
-        assert_eq!(keys.verify(&headers(&other_id), BODY, now), Err(SignatureError::Invalid));
+        assert_eq!(
+            keys.verify(&headers(&other_id), BODY, now),
+            Err(SignatureError::Invalid)
+        );
         let old = sign_standard(&secret(1), "m", ts - TOLERANCE_SECONDS - 1, BODY).unwrap();
-        assert_eq!(keys.verify(&headers(&old), BODY, now), Err(SignatureError::Stale));
+        assert_eq!(
+            keys.verify(&headers(&old), BODY, now),
+            Err(SignatureError::Stale)
+        );
         let ahead = sign_standard(&secret(1), "m", ts + TOLERANCE_SECONDS + 1, BODY).unwrap();
-        assert_eq!(keys.verify(&headers(&ahead), BODY, now), Err(SignatureError::Future));
+        assert_eq!(
+            keys.verify(&headers(&ahead), BODY, now),
+            Err(SignatureError::Future)
+        );
         let edge = sign_standard(&secret(1), "m", ts - TOLERANCE_SECONDS + 5, BODY).unwrap();
         assert!(keys.verify(&headers(&edge), BODY, now).is_ok());
-        assert_eq!(keys.verify(&HeaderMap::new(), BODY, now), Err(SignatureError::Missing));
+        assert_eq!(
+            keys.verify(&HeaderMap::new(), BODY, now),
+            Err(SignatureError::Missing)
+        );
         let mut no_id = signed.to_vec();
         no_id.remove(0);
-        assert_eq!(keys.verify(&headers(&no_id), BODY, now), Err(SignatureError::Missing));
+        assert_eq!(
+            keys.verify(&headers(&no_id), BODY, now),
+            Err(SignatureError::Missing)
+        );
     }
 
     #[test]
@@ -338,7 +361,10 @@ mod tests {
         let bad = headers(&[(LEGACY_HEADER, "zz".into())]);
         assert_eq!(keys.verify(&bad, BODY, now), Err(SignatureError::Invalid));
         let strict = Keys::new(&[secret(1)], &[shared], true).unwrap();
-        assert_eq!(strict.verify(&h, BODY, now), Err(SignatureError::StandardRequired));
+        assert_eq!(
+            strict.verify(&h, BODY, now),
+            Err(SignatureError::StandardRequired)
+        );
     }
 
     #[test]
