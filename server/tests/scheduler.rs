@@ -85,6 +85,13 @@ impl CallProvider for Recorder {
     }
 }
 
+/// One tick, and the calls it handed to the provider placed.
+async fn tick_placed(engine: &Scheduler) -> server::reminders::Tick {
+    let tick = engine.tick().await.unwrap();
+    engine.placed().await;
+    tick
+}
+
 fn scheduler(db: &Db, clock: &ManualClock, provider: &Recorder, name: &str) -> Scheduler {
     Scheduler::new(
         db.clone(),
@@ -283,7 +290,7 @@ both_backends! {
             "a",
             Settings { generate_every: Duration::days(365), ..Settings::default() },
         );
-        assert_eq!(engine.tick().await.unwrap().claimed, 0, "nothing is due on Saturday");
+        assert_eq!(tick_placed(&engine).await.claimed, 0, "nothing is due on Saturday");
 
         // Facts change after generation: the check at claim time catches them.
         sqlx::query("UPDATE customers SET opted_out = 1 WHERE org_id = $1 AND display_name = 'Customer 0000'")
@@ -292,7 +299,7 @@ both_backends! {
             .await
             .unwrap();
         clock.set(monday_ten() - Duration::minutes(60)); // 09:00 London
-        let tick = engine.tick().await.unwrap();
+        let tick = tick_placed(&engine).await;
         assert_eq!((tick.claimed, tick.called, tick.skipped), (2, 1, 1), "{tick:?}");
         let skipped: (String, String) = sqlx::query_as(
             "SELECT r.status, r.last_reason FROM reminders r JOIN customers c ON c.id = r.customer_id \
@@ -316,12 +323,12 @@ both_backends! {
         let clock = ManualClock::new(now);
         let silent = Recorder::new(&app.db, &clock, true);
         let engine = scheduler(&app.db, &clock, &silent, "a");
-        assert_eq!(engine.tick().await.unwrap().called, 3);
+        assert_eq!(tick_placed(&engine).await.called, 3);
         clock.advance(Duration::minutes(9));
-        let tick = engine.tick().await.unwrap();
+        let tick = tick_placed(&engine).await;
         assert_eq!((tick.swept.timed_out, tick.called), (0, 0), "still within the timeout");
         clock.advance(Duration::minutes(2));
-        let tick = engine.tick().await.unwrap();
+        let tick = tick_placed(&engine).await;
         assert_eq!((tick.swept.timed_out, tick.called), (3, 0));
         let failed: Vec<(String, String)> = sqlx::query_as(
             "SELECT status, last_reason FROM reminders WHERE org_id = $1",
@@ -333,7 +340,7 @@ both_backends! {
         assert!(failed.iter().all(|r| r == &("failed".to_owned(), TIMEOUT_REASON.to_owned())), "{failed:?}");
         // Days later, nothing is dialled again by itself.
         clock.advance(Duration::days(2));
-        engine.tick().await.unwrap();
+        tick_placed(&engine).await;
         assert_eq!(silent.calls().len(), 3);
         let attempts: Vec<String> = sqlx::query_scalar("SELECT status FROM call_attempts WHERE org_id = $1")
             .bind(owner.org_id)
@@ -360,18 +367,18 @@ both_backends! {
         let clock = ManualClock::new(now);
         let silent = Recorder::new(&app.db, &clock, true);
         let engine = scheduler(&app.db, &clock, &silent, "a");
-        engine.tick().await.unwrap();
+        tick_placed(&engine).await;
         let reminder = silent.calls()[0].reminder_id;
         dispatch::report(&app.db, owner.org_id, reminder, CallEvent::NoAnswer, &Actor::Webhook, now).await.unwrap();
         clock.advance(Duration::minutes(59));
-        assert_eq!(engine.tick().await.unwrap().called, 0);
+        assert_eq!(tick_placed(&engine).await.called, 0);
         clock.advance(Duration::minutes(1));
-        assert_eq!(engine.tick().await.unwrap().called, 1);
+        assert_eq!(tick_placed(&engine).await.called, 1);
         dispatch::report(&app.db, owner.org_id, reminder, CallEvent::NoAnswer, &Actor::Webhook, clock.now()).await.unwrap();
         // Both attempts used: failed, and nothing more.
         assert_eq!(statuses(&app.db, owner.org_id).await, HashMap::from([("failed".into(), 1)]));
         clock.advance(Duration::days(1));
-        assert_eq!(engine.tick().await.unwrap().called, 0);
+        assert_eq!(tick_placed(&engine).await.called, 0);
         assert_eq!(silent.calls().len(), 2);
         histories_replay(&app.db, owner.org_id).await;
     }
@@ -435,7 +442,7 @@ both_backends! {
         let mut placed: Vec<(String, i64)> = Vec::new();
         while clock.now() < start + Duration::days(7) {
             let before = silent.calls().len();
-            engine.tick().await.unwrap();
+            tick_placed(&engine).await;
             for call in &silent.calls()[before..] {
                 placed.push((call.context.invoice_number.clone(), app::db::time::to_millis(clock.now())));
                 // Nobody picks up; the next attempt waits for the retry delay.
@@ -487,7 +494,7 @@ both_backends! {
         let clock = ManualClock::new(now);
         let recorder = Recorder::new(&app.db, &clock, false);
         let engine = scheduler(&app.db, &clock, &recorder, "a").with_books(Some(Arc::new(Unreachable)));
-        let tick = engine.tick().await.unwrap();
+        let tick = tick_placed(&engine).await;
         assert_eq!((tick.claimed, tick.called, tick.skipped), (1, 0, 1));
         let (status, reason, due): (String, String, i64) =
             sqlx::query_as("SELECT status, last_reason, due_at FROM reminders WHERE org_id = $1")
