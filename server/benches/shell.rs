@@ -2,7 +2,7 @@
 //! shell` after `cargo leptos build --release`).
 //!
 //! Prints:
-//! - the release WASM size, raw and brotli-compressed, against the 400 KB brotli budget;
+//! - the release WASM size, raw and brotli-compressed, against the 450 KB brotli budget;
 //! - server render time of the signed-in dashboard shell, p50/p95 over 1,000 requests, next to
 //!   the same figures for `/healthz` as the in-run baseline (the ratio is what to watch);
 //! - resident memory of the release binary right after start-up.
@@ -20,7 +20,7 @@ use http::{Request, header};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
-const WASM_BUDGET_BROTLI: usize = 400 * 1024;
+const WASM_BUDGET_BROTLI: usize = 450 * 1024;
 const REQUESTS: usize = 1_000;
 
 fn root() -> PathBuf {
