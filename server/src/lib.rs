@@ -338,6 +338,11 @@ pub fn scheduler(config: &Config, db: &Db) -> reminders::Scheduler {
                     sip_trunk_id: lk.sip_trunk_id.clone(),
                     agent_name: lk.agent_name.clone(),
                     callback_url: format!("{}{}", config.public_url, webhooks::CALL_STATUS_PATH),
+                    webhook_secret: config
+                        .webhook_keys
+                        .signing_secret()
+                        .cloned()
+                        .expect("the configuration always has a signing secret"),
                     ringing_timeout: Duration::from_secs(u64::from(lk.ringing_timeout_seconds)),
                     max_call_duration: Duration::from_secs(u64::from(lk.max_call_minutes) * 60),
                 },

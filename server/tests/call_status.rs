@@ -578,3 +578,136 @@ async fn each_outcome_has_its_follow_up() {
     })
     .await;
 }
+
+/// Agents sign with their call's own key (from the metadata): such a report can touch that
+/// call only — not another call of the same organization, and nothing of another organization.
+#[tokio::test]
+async fn an_attempts_key_touches_its_own_call_and_nothing_else() {
+    each_backend(2, &[], |f| async move {
+        let (a_reminder, a_attempt) = f.calls[0];
+        let (other_reminder, other_attempt) = f.calls[1];
+        // Organization B, with a call of its own.
+        let mut b = f.app.signed_up("Bea", "bea@example.com", "Bravo").await;
+        let b_member = f.app.member(&mut b).await;
+        books(&f.app.db, b_member.org_id, 1, monday_ten().date_naive()).await;
+        calls_on(&f.app.db, b_member, |_| {}).await;
+        let provider = Silent::default();
+        Scheduler::new(
+            f.app.db.clone(),
+            Arc::new(f.app.clock.clone()),
+            Some(Arc::new(provider.clone())),
+            "test",
+            Settings::default(),
+        )
+        .run_until_idle()
+        .await
+        .unwrap();
+        let b_call = provider.0.lock().unwrap()[0].clone();
+        let b_state = || async {
+            let mut all = Vec::new();
+            for sql in [
+                "SELECT id, status, attempts, due_at, last_reason, lease_until FROM reminders WHERE org_id = $1 ORDER BY id",
+                "SELECT id, status, connected, response FROM call_attempts WHERE org_id = $1 ORDER BY id",
+                "SELECT id, transition FROM reminder_events WHERE org_id = $1 ORDER BY id",
+                "SELECT id, result FROM webhook_events WHERE org_id = $1 ORDER BY id",
+            ] {
+                all.extend(f.app.snapshot(sql, b_member.org_id).await);
+            }
+            all
+        };
+        let before_b = b_state().await;
+        let before_a = f.state().await;
+
+        let key = f.app.config.webhook_keys.attempt_secret(a_attempt).unwrap();
+        let key = secrecy::ExposeSecret::expose_secret(&key).to_owned();
+        let post = |attempt_in_url: i64, id: &'static str, body: Value| {
+            let key = key.clone();
+            let f = &f;
+            async move {
+                let body = body.to_string();
+                let ts = f.now().timestamp();
+                let headers: Vec<(&str, String)> =
+                    sign_standard(&SecretString::from(key), id, ts, body.as_bytes())
+                        .unwrap()
+                        .into_iter()
+                        .collect();
+                let mut request = Request::post(format!("{CALL_STATUS_PATH}?attempt={attempt_in_url}"))
+                    .header("content-type", "application/json");
+                for (name, value) in &headers {
+                    request = request.header(*name, value);
+                }
+                f.app.client().send(request.body(Body::from(body)).unwrap()).await
+            }
+        };
+        // Another organization's reminder, with or without naming its attempt.
+        let res = post(a_attempt, "t1", answered(b_call.reminder_id, b_call.attempt_id)).await;
+        assert_error(&res, StatusCode::NOT_FOUND, "unknown_reminder");
+        let res = post(a_attempt, "t2", json!({"reminder_id": b_call.reminder_id, "event_type": "call_answered"})).await;
+        assert_error(&res, StatusCode::NOT_FOUND, "unknown_reminder");
+        // The key claimed for B's attempt in the URL: the signature does not match.
+        let res = post(b_call.attempt_id, "t3", answered(b_call.reminder_id, b_call.attempt_id)).await;
+        assert_error(&res, StatusCode::UNAUTHORIZED, "invalid_signature");
+        // Another call of the same organization.
+        let res = post(a_attempt, "t4", answered(other_reminder, other_attempt)).await;
+        assert_error(&res, StatusCode::NOT_FOUND, "unknown_reminder");
+        assert_eq!(b_state().await, before_b, "organization B is untouched");
+        assert_eq!(f.state().await, before_a, "the other call is untouched");
+
+        // Its own call: applied.
+        let res = post(a_attempt, "t5", json!({"reminder_id": a_reminder, "event_type": "call_answered"})).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        assert_eq!(f.reminder(a_reminder).await.0, "processing");
+        assert_eq!(b_state().await, before_b);
+    })
+    .await;
+}
+
+/// An outcome about an invoice from a connected Zoho Books is queued for it as a comment, with
+/// the promised date, in the same transaction; a CSV invoice's is not.
+#[tokio::test]
+async fn outcomes_are_queued_for_zoho_books_when_the_invoice_came_from_there() {
+    each_backend(2, &[], |f| async move {
+        let (zoho_reminder, _) = f.calls[0];
+        let (csv_reminder, _) = f.calls[1];
+        let invoice: i64 = sqlx::query_scalar("SELECT invoice_id FROM reminders WHERE id = $1")
+            .bind(zoho_reminder)
+            .fetch_one(f.app.db.pool())
+            .await
+            .unwrap();
+        sqlx::query("UPDATE invoices SET source = 'zoho', external_id = 'ZB-1' WHERE id = $1")
+            .bind(invoice)
+            .execute(f.app.db.pool())
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO integration_connections (org_id, provider, status, location, accounts_server, api_domain, \
+               refresh_token, push_secret, created_at, updated_at) \
+             VALUES ($1, 'zoho_books', 'connected', 'eu', 'https://accounts.zoho.eu', 'https://www.zohoapis.eu', 'x', 'x', 0, 0)",
+        )
+        .bind(f.org_id)
+        .execute(f.app.db.pool())
+        .await
+        .unwrap();
+        let promised = (f.now() + Duration::days(9)).date_naive();
+        for (i, reminder) in [zoho_reminder, csv_reminder].into_iter().enumerate() {
+            let body = completed(
+                reminder,
+                json!({"connected": true, "customer_response": "promise_to_pay", "promised_date": promised}),
+            );
+            let res = f.signed(&format!("zb{i}"), &body).await;
+            assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        }
+        let jobs: Vec<(i64, String, String, String)> = sqlx::query_as(
+            "SELECT invoice_id, external_invoice_id, description, payment_expected_date FROM writeback_jobs WHERE org_id = $1",
+        )
+        .bind(f.org_id)
+        .fetch_all(f.app.db.pool())
+        .await
+        .unwrap();
+        assert_eq!(jobs.len(), 1, "{jobs:?}");
+        assert_eq!((jobs[0].0, jobs[0].1.as_str()), (invoice, "ZB-1"));
+        assert!(jobs[0].2.contains(&format!("promised to pay by {promised}")), "{}", jobs[0].2);
+        assert_eq!(jobs[0].3, promised.to_string());
+    })
+    .await;
+}

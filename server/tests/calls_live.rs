@@ -287,3 +287,82 @@ async fn the_live_feed_shows_ones_own_changes_and_never_anothers() {
         assert_eq!(res.status, StatusCode::UNAUTHORIZED);
     }
 }
+
+/// `duecall send-test-event` signs as the server expects: a real report is applied, and the
+/// dry run prints a curl command with the three Standard Webhooks headers.
+#[tokio::test]
+async fn send_test_event_sends_a_correctly_signed_report() {
+    let Some(app) = app(Backend::Sqlite).await else {
+        return;
+    };
+    app.clock.set(monday_ten());
+    let base = serve(&app).await;
+    let (_client, reminder, attempt) = org_with_a_call(&app, "cli@example.com", "Cli Co").await;
+    // The command signs with the real time.
+    app.clock.set(chrono::Utc::now());
+    let run = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_duecall"))
+                .env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .env("DUECALL_WEBHOOK_SECRETS", SECRET)
+                .arg("send-test-event")
+                .args(args)
+                .output()
+                .unwrap()
+        })
+    };
+    let args = |extra: &[&str]| {
+        let mut all = vec![
+            "--url".to_owned(),
+            base.clone(),
+            "--reminder".to_owned(),
+            reminder.to_string(),
+            "--attempt".to_owned(),
+            attempt.to_string(),
+        ];
+        all.extend(extra.iter().map(|s| (*s).to_owned()));
+        all
+    };
+    let dry = run(args(&["--event", "call_answered", "--dry-run"]))
+        .await
+        .unwrap();
+    let printed = String::from_utf8_lossy(&dry.stdout);
+    for header in [
+        "webhook-id: ",
+        "webhook-timestamp: ",
+        "webhook-signature: v1,",
+    ] {
+        assert!(printed.contains(header), "{printed}");
+    }
+    let sent = run(args(&[
+        "--as-call",
+        "--response",
+        "promise_to_pay",
+        "--promised-date",
+        &(chrono::Utc::now() + Duration::days(5))
+            .date_naive()
+            .to_string(),
+        "--duration",
+        "75",
+    ]))
+    .await
+    .unwrap();
+    let out = String::from_utf8_lossy(&sent.stdout);
+    assert!(
+        sent.status.success(),
+        "{out} {}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    assert!(out.starts_with("200 "), "{out}");
+    let response: String = sqlx::query_scalar("SELECT response FROM call_attempts WHERE id = $1")
+        .bind(attempt)
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(response, "promise_to_pay");
+    // A refused event exits non-zero with the answer printed.
+    let refused = run(args(&["--response", "dispute"])).await.unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stdout).starts_with("400 "));
+}

@@ -25,6 +25,7 @@ const TRUNK: &str = "ST_duecall0001";
 const AGENT: &str = "duecall-collector";
 const CALLBACK: &str = "https://duecall.example/api/webhooks/call-status";
 const NUMBER: &str = "+442079460001";
+const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 /// Serves the fake on a random local port; returns its URL.
 async fn serve(fake: &FakeLiveKit) -> String {
@@ -43,6 +44,7 @@ fn config(url: &str, secret: &str) -> LiveKitConfig {
         sip_trunk_id: TRUNK.to_owned(),
         agent_name: AGENT.to_owned(),
         callback_url: CALLBACK.to_owned(),
+        webhook_secret: SecretString::from(WEBHOOK_SECRET.to_owned()),
         ringing_timeout: Duration::from_secs(25),
         max_call_duration: Duration::from_secs(600),
     }
@@ -180,7 +182,13 @@ async fn one_attempt_makes_exactly_these_requests() {
             "payment_link": "https://pay.example/acme",
             "script": "Remind Jane Smith that INV-1042 for £1,234.50 was due on 2026-02-01.",
             "phone_e164": NUMBER,
-            "callback_url": CALLBACK,
+            "callback_url": format!("{CALLBACK}?attempt=7"),
+            "signing_secret": server::webhooks::signature::derive_attempt_secret(
+                &SecretString::from(WEBHOOK_SECRET.to_owned()),
+                7,
+            )
+            .map(|s| secrecy::ExposeSecret::expose_secret(&s).to_owned())
+            .unwrap(),
             "events": ["call_answered", "call_completed", "call_failed"],
         })
     );

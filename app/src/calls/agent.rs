@@ -4,9 +4,9 @@
 //!
 //! It carries everything the conversation needs (who calls, about which invoice, what to say
 //! first) and everything the agent needs to report back (the reminder and attempt ids, where
-//! to post call-status events and which events are expected). The secret that signs those
-//! reports is not here: the agent is configured with it separately, so a leaked job payload
-//! cannot forge reports.
+//! to post call-status events, which events are expected, and the secret that signs them). That
+//! secret is the attempt's own: it signs reports about this call only, so a job payload that
+//! leaks cannot touch any other call, reminder or organization.
 //!
 //! The struct is plain serde so agent builders in Rust (and the WASM build) can share it. It is
 //! personal data (a name, a phone number, a debt): never log it whole.
@@ -23,7 +23,8 @@ use serde::{Deserialize, Serialize};
 ///  "amount": "£1,234.50", "balance_minor": 123450, "currency": "GBP",
 ///  "due_date": "2026-02-01", "payment_link": "https://pay.example/acme",
 ///  "script": "…", "phone_e164": "+442079460001",
-///  "callback_url": "https://duecall.example/api/webhooks/call-status",
+///  "callback_url": "https://duecall.example/api/webhooks/call-status?attempt=7",
+///  "signing_secret": "whsec_…",
 ///  "events": ["call_answered", "call_completed", "call_failed"]}
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,8 +57,11 @@ pub struct AgentMetadata {
     pub script: String,
     /// The number dialled, E.164.
     pub phone_e164: String,
-    /// Where to post call-status events (signed with the agent's webhook secret).
+    /// Where to post call-status events about this call (it names the attempt).
     pub callback_url: String,
+    /// The Standard Webhooks secret (`whsec_…`) that signs reports about this call, and
+    /// nothing else: it cannot touch any other call, reminder or organization.
+    pub signing_secret: String,
     /// The call-status event types the agent must post, by their wire names.
     pub events: Vec<String>,
 }
@@ -66,7 +70,11 @@ pub struct AgentMetadata {
 impl AgentMetadata {
     /// The metadata for a call about to be placed; `callback_url` is Duecall's call-status
     /// endpoint.
-    pub fn new(call: &crate::reminders::dispatch::CallRequest, callback_url: &str) -> Self {
+    pub fn new(
+        call: &crate::reminders::dispatch::CallRequest,
+        callback_url: &str,
+        signing_secret: &str,
+    ) -> Self {
         use crate::calls::report::EventType;
         let context = &call.context;
         Self {
@@ -88,6 +96,7 @@ impl AgentMetadata {
             script: context.script.clone(),
             phone_e164: call.phone_e164.clone(),
             callback_url: callback_url.to_owned(),
+            signing_secret: signing_secret.to_owned(),
             events: [
                 EventType::CallAnswered,
                 EventType::CallCompleted,
@@ -135,8 +144,11 @@ mod tests {
 
     #[test]
     fn the_json_shape_is_the_agents_contract() {
-        let metadata =
-            AgentMetadata::new(&call(), "https://duecall.example/api/webhooks/call-status");
+        let metadata = AgentMetadata::new(
+            &call(),
+            "https://duecall.example/api/webhooks/call-status?attempt=7",
+            "whsec_c2VjcmV0",
+        );
         let value = serde_json::to_value(&metadata).unwrap();
         assert_eq!(
             value,
@@ -159,7 +171,8 @@ mod tests {
                 "payment_link": "https://pay.example/acme",
                 "script": "Remind Jane Smith about INV-1042.",
                 "phone_e164": "+442079460001",
-                "callback_url": "https://duecall.example/api/webhooks/call-status",
+                "callback_url": "https://duecall.example/api/webhooks/call-status?attempt=7",
+                "signing_secret": "whsec_c2VjcmV0",
                 "events": ["call_answered", "call_completed", "call_failed"],
             })
         );

@@ -132,16 +132,36 @@ async fn seen(tx: &mut Tx<'_>, key: &str) -> Result<bool, sqlx::Error> {
     Ok(found.is_some())
 }
 
-/// Applies a validated report at `now`, in `tx`. `org` limits it to one organization's
-/// reminders (a sender that belongs to one). The caller stores the webhook event with
-/// [`event_key`] in the same transaction when the result `changed` anything.
+/// Applies a validated report at `now`, in `tx` (which has written already, so it holds
+/// SQLite's write lock). `only_attempt` limits it to one call attempt: a report signed with
+/// that attempt's own key may touch nothing else — no other call, no other organization. The
+/// caller stores the webhook event with [`event_key`] in the same transaction when the result
+/// `changed` anything.
 pub async fn apply(
     tx: &mut Tx<'_>,
     report: &CallReport,
-    org: Option<i64>,
+    only_attempt: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<Applied, ApplyError> {
     let missing = || ApplyError::NotFound("There is no such reminder.".into());
+    let mut org = None;
+    if let Some(allowed) = only_attempt {
+        let owner: Option<(i64, i64)> =
+            sqlx::query_as("SELECT org_id, reminder_id FROM call_attempts WHERE id = $1")
+                .bind(allowed)
+                .fetch_optional(&mut **tx)
+                .await?;
+        match owner {
+            Some((owner_org, reminder))
+                if reminder == report.reminder_id
+                    && report.attempt_id.is_none_or(|a| a == allowed) =>
+            {
+                org = Some(owner_org);
+            }
+            // Indistinguishable from a reminder that does not exist, for this sender.
+            _ => return Err(missing()),
+        }
+    }
     let org_id = lock_reminder(tx, report.reminder_id, org)
         .await?
         .ok_or_else(missing)?;
@@ -161,7 +181,7 @@ pub async fn apply(
             "No call has been placed for this reminder.".into(),
         ));
     };
-    let attempt = match report.attempt_id {
+    let attempt = match report.attempt_id.or(only_attempt) {
         None => latest,
         Some(id) if id == latest.id => latest,
         Some(id) => {

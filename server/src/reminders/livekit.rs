@@ -76,8 +76,12 @@ pub struct LiveKitConfig {
     /// The name the voice agent's worker registered under (`LIVEKIT_AGENT_NAME`; explicit
     /// dispatch).
     pub agent_name: String,
-    /// Duecall's call-status endpoint, `{public URL}/api/webhooks/call-status`.
+    /// Duecall's call-status endpoint, `{public URL}/api/webhooks/call-status`; each call's
+    /// metadata names its attempt there (`?attempt=`).
     pub callback_url: String,
+    /// The platform's newest call-status webhook secret (`whsec_…`): each call's agent gets a
+    /// key derived from it that signs reports about that call only.
+    pub webhook_secret: SecretString,
     /// How long the phone rings before the call counts as unanswered.
     pub ringing_timeout: Duration,
     /// The longest call LiveKit keeps up.
@@ -189,11 +193,24 @@ impl LiveKit {
         {
             return Ok(());
         }
-        let metadata = serde_json::to_string(&AgentMetadata::new(call, &self.config.callback_url))
-            .map_err(|err| PlaceError::Failed {
-                reason: format!("The agent's metadata could not be written: {err}"),
-                retry: false,
-            })?;
+        let signing_secret = crate::webhooks::signature::derive_attempt_secret(
+            &self.config.webhook_secret,
+            call.attempt_id,
+        )
+        .map_err(|err| PlaceError::Failed {
+            reason: format!("The call's signing key could not be made: {err}"),
+            retry: false,
+        })?;
+        let callback = format!("{}?attempt={}", self.config.callback_url, call.attempt_id);
+        let metadata = serde_json::to_string(&AgentMetadata::new(
+            call,
+            &callback,
+            signing_secret.expose_secret(),
+        ))
+        .map_err(|err| PlaceError::Failed {
+            reason: format!("The agent's metadata could not be written: {err}"),
+            retry: false,
+        })?;
         self.dispatches
             .create_dispatch(proto::CreateAgentDispatchRequest {
                 agent_name: self.config.agent_name.clone(),

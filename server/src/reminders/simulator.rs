@@ -15,6 +15,7 @@ use secrecy::SecretString;
 
 use super::{CallProvider, Clock, PlaceError, Placed};
 use crate::webhooks::sender;
+use crate::webhooks::signature::derive_attempt_secret;
 
 /// How a simulated call ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +68,7 @@ impl Default for Timing {
 pub struct Endpoint {
     /// `{public URL}/api/webhooks/call-status`.
     pub url: String,
+    /// The platform's signing secret (each call signs with a key derived from it).
     pub secret: SecretString,
 }
 
@@ -179,14 +181,20 @@ impl CallProvider for Simulator {
             self.clock.clone(),
         );
         let (reminder_id, attempt_id) = (call.reminder_id, call.attempt_id);
+        // Like a real agent, it signs with the call's own key, good for this call only.
+        let secret = derive_attempt_secret(&self.endpoint.secret, attempt_id).map_err(|err| {
+            PlaceError::Failed {
+                reason: format!("The call's signing key could not be made: {err}"),
+                retry: false,
+            }
+        })?;
         tokio::spawn(async move {
             for (pause, event) in events {
                 tokio::time::sleep(pause).await;
                 let id = format!("sim_{attempt_id}_{}", event.event_type.as_str());
                 let now = || clock.now().timestamp();
-                if let Err(err) =
-                    sender::send(&client, &endpoint.url, &endpoint.secret, &id, now, &event).await
-                {
+                let url = format!("{}?attempt={attempt_id}", endpoint.url);
+                if let Err(err) = sender::send(&client, &url, &secret, &id, now, &event).await {
                     tracing::warn!(reminder_id, attempt_id, error = %err, "simulated report not delivered");
                     return;
                 }

@@ -10,8 +10,8 @@
 //! report contradicts the call's state), 413 (too large), 500.
 
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -23,7 +23,7 @@ use app::db::Tx;
 use app::db::time::to_millis;
 
 use super::Webhooks;
-use super::signature::{LEGACY_HEADER, SIGNATURE_HEADER, Verified};
+use super::signature::{LEGACY_HEADER, SIGNATURE_HEADER, Scope, Verified};
 
 const SOURCE: &str = "call_status";
 
@@ -64,11 +64,22 @@ struct Delivery {
     result: String,
 }
 
+/// The callback URL's query: `?attempt=<id>` when the agent signs with that attempt's key.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct CallbackQuery {
+    pub attempt: Option<String>,
+}
+
 pub async fn receive(
     State(hooks): State<Webhooks>,
+    query: Result<Query<CallbackQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let attempt = query
+        .ok()
+        .and_then(|Query(q)| q.attempt)
+        .and_then(|a| a.trim().parse::<i64>().ok());
     let body = match body {
         Ok(body) => body,
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
@@ -87,18 +98,27 @@ pub async fn receive(
         }
     };
     let now = hooks.clock.now();
-    let verified = match hooks.keys.verify(&headers, &body, now) {
+    let verified = match hooks.keys.verify(&headers, &body, now, attempt) {
         Ok(verified) => verified,
         Err(err) => {
             tracing::warn!(reason = err.code(), "call-status webhook refused");
             return answer(StatusCode::UNAUTHORIZED, err.code(), &err.to_string());
         }
     };
-    let delivery_key = match &verified {
-        Verified::Standard { id, .. } => format!("id:{id}"),
-        Verified::Legacy => format!("sha256:{}", hex::encode(Sha256::digest(&body))),
+    let (delivery_key, only_attempt) = match &verified {
+        Verified::Standard { id, scope, .. } => (
+            format!("id:{id}"),
+            match scope {
+                Scope::Platform => None,
+                Scope::Attempt(attempt) => Some(*attempt),
+            },
+        ),
+        Verified::Legacy => (
+            format!("sha256:{}", hex::encode(Sha256::digest(&body))),
+            None,
+        ),
     };
-    match handle(&hooks, &headers, &body, &delivery_key, now).await {
+    match handle(&hooks, &headers, &body, &delivery_key, only_attempt, now).await {
         Ok(response) => response,
         Err(err) => {
             tracing::error!(error = %err, "call-status webhook failed");
@@ -116,6 +136,7 @@ async fn handle(
     headers: &HeaderMap,
     body: &[u8],
     delivery_key: &str,
+    only_attempt: Option<i64>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<Response> {
     let raw = String::from_utf8_lossy(body).into_owned();
@@ -141,7 +162,7 @@ async fn handle(
         }
     };
     let event_type = report.event.event_type().as_str();
-    match apply::apply(&mut tx, &report, None, now).await {
+    match apply::apply(&mut tx, &report, only_attempt, now).await {
         Ok(applied) => {
             let key = applied
                 .changed
@@ -181,11 +202,24 @@ async fn handle(
             let message = refused.to_string();
             let mut tx = hooks.db.begin().await?;
             let delivery = store_delivery(&mut tx, delivery_key, &header_json, &raw, now).await?;
-            let owner: Option<i64> =
-                sqlx::query_scalar("SELECT org_id FROM reminders WHERE id = $1")
+            // Shown on the reminder's page only when the sender may speak about it.
+            let owner: Option<i64> = match only_attempt {
+                None => {
+                    sqlx::query_scalar("SELECT org_id FROM reminders WHERE id = $1")
+                        .bind(report.reminder_id)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                }
+                Some(attempt) => {
+                    sqlx::query_scalar(
+                        "SELECT org_id FROM call_attempts WHERE id = $1 AND reminder_id = $2",
+                    )
+                    .bind(attempt)
                     .bind(report.reminder_id)
                     .fetch_optional(&mut *tx)
-                    .await?;
+                    .await?
+                }
+            };
             sqlx::query(
                 "UPDATE webhook_events SET status_code = $1, result = $2, event_type = $3, \
                    org_id = $4, reminder_id = $5 WHERE id = $6",

@@ -28,8 +28,8 @@ pub const SIGNATURE_HEADER: &str = "webhook-signature";
 /// The secrets webhooks are signed with.
 #[derive(Default)]
 pub struct Keys {
-    /// `whsec_…` secrets, newest first; any of them verifies.
-    standard: Vec<(SecretString, Webhook)>,
+    /// `whsec_…` secrets, newest first, with their decoded keys; any of them verifies.
+    standard: Vec<(SecretString, Vec<u8>, Webhook)>,
     /// The original scheme's shared secret(s).
     legacy: Vec<SecretString>,
     /// Refuse the original scheme.
@@ -67,7 +67,8 @@ impl Keys {
                     return Err(BadSecret("missing the whsec_ prefix".into()));
                 }
                 let hook = Webhook::new(text).map_err(|e| BadSecret(e.to_string()))?;
-                Ok((secret.clone(), hook))
+                let key = decode_secret(text)?;
+                Ok((secret.clone(), key, hook))
             })
             .collect::<Result<_, _>>()?;
         Ok(Self {
@@ -88,24 +89,35 @@ impl Keys {
         ))
     }
 
-    /// The newest Standard Webhooks secret, which senders built into Duecall sign with.
+    /// The newest Standard Webhooks secret: the platform's own, good for any report.
     pub fn signing_secret(&self) -> Option<&SecretString> {
-        self.standard.first().map(|(secret, _)| secret)
+        self.standard.first().map(|(secret, _, _)| secret)
+    }
+
+    /// The secret that signs reports about one call attempt, and nothing else: derived from the
+    /// newest platform secret, handed to the agent with that call's metadata. A job payload
+    /// that leaks lets nobody touch any other call, reminder or organization.
+    pub fn attempt_secret(&self, attempt_id: i64) -> Option<SecretString> {
+        let (_, key, _) = self.standard.first()?;
+        Some(attempt_secret(key, attempt_id))
     }
 
     pub fn is_empty(&self) -> bool {
         self.standard.is_empty() && self.legacy.is_empty()
     }
 
-    /// Checks `body`'s signature in `headers` at `now`.
+    /// Checks `body`'s signature in `headers` at `now`. `attempt` is the call attempt the
+    /// request says it is about (the callback URL's `attempt`): its own key is then accepted
+    /// too, and a request verified with it is [`Scope::Attempt`].
     pub fn verify(
         &self,
         headers: &HeaderMap,
         body: &[u8],
         now: DateTime<Utc>,
+        attempt: Option<i64>,
     ) -> Result<Verified, SignatureError> {
         if headers.contains_key(SIGNATURE_HEADER) {
-            return self.verify_standard(headers, body, now);
+            return self.verify_standard(headers, body, now, attempt);
         }
         if let Some(signature) = headers.get(LEGACY_HEADER) {
             if self.standard_only {
@@ -136,6 +148,7 @@ impl Keys {
         headers: &HeaderMap,
         body: &[u8],
         now: DateTime<Utc>,
+        attempt: Option<i64>,
     ) -> Result<Verified, SignatureError> {
         let header = |name: &str| {
             headers
@@ -167,7 +180,22 @@ impl Keys {
             .filter(|(version, _)| *version == "v1")
             .map(|(_, signature)| signature.as_bytes())
             .collect();
-        for (_, hook) in &self.standard {
+        let scoped: Vec<(Scope, Webhook)> = attempt
+            .into_iter()
+            .flat_map(|attempt| {
+                self.standard.iter().filter_map(move |(_, key, _)| {
+                    let secret = attempt_secret(key, attempt);
+                    Webhook::new(secret.expose_secret())
+                        .ok()
+                        .map(|hook| (Scope::Attempt(attempt), hook))
+                })
+            })
+            .collect();
+        let platform = self
+            .standard
+            .iter()
+            .map(|(_, _, hook)| (Scope::Platform, hook));
+        for (scope, hook) in platform.chain(scoped.iter().map(|(scope, hook)| (*scope, hook))) {
             let expected = hook
                 .sign(id, timestamp, body)
                 .map_err(|_| SignatureError::Invalid)?;
@@ -181,6 +209,7 @@ impl Keys {
                 return Ok(Verified::Standard {
                     id: id.to_owned(),
                     timestamp,
+                    scope,
                 });
             }
         }
@@ -188,11 +217,56 @@ impl Keys {
     }
 }
 
+/// What a verified request may touch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Signed with a platform secret: any report.
+    Platform,
+    /// Signed with one attempt's key: reports about that attempt only.
+    Attempt(i64),
+}
+
+fn decode_secret(text: &str) -> Result<Vec<u8>, BadSecret> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(text.trim_start_matches("whsec_"))
+        .map_err(|e| BadSecret(e.to_string()))
+}
+
+/// The key that signs reports about attempt `attempt_id` only, from a platform `whsec_`
+/// secret (what [`Keys::attempt_secret`] hands out, for senders that hold the platform secret).
+pub fn derive_attempt_secret(
+    platform: &SecretString,
+    attempt_id: i64,
+) -> Result<SecretString, BadSecret> {
+    Ok(attempt_secret(
+        &decode_secret(platform.expose_secret())?,
+        attempt_id,
+    ))
+}
+
+/// HMAC-SHA256 of the attempt's id under the platform key, as a `whsec_` secret.
+fn attempt_secret(platform_key: &[u8], attempt_id: i64) -> SecretString {
+    use base64::Engine;
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(platform_key).expect("HMAC takes keys of any length");
+    mac.update(format!("duecall-attempt-key:{attempt_id}").as_bytes());
+    SecretString::from(format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    ))
+}
+
 /// How a request proved it is ours.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verified {
-    /// Standard Webhooks, with the delivery's id (the idempotency key) and timestamp.
-    Standard { id: String, timestamp: i64 },
+    /// Standard Webhooks, with the delivery's id (the idempotency key), its timestamp, and what
+    /// the key it was signed with may touch.
+    Standard {
+        id: String,
+        timestamp: i64,
+        scope: Scope,
+    },
     /// The original `X-Webhook-Signature`.
     Legacy,
 }
@@ -282,16 +356,17 @@ mod tests {
         for s in [secret(1), secret(2)] {
             let signed = sign_standard(&s, "msg_1", now.timestamp(), BODY).unwrap();
             assert_eq!(
-                keys.verify(&headers(&signed), BODY, now),
+                keys.verify(&headers(&signed), BODY, now, None),
                 Ok(Verified::Standard {
                     id: "msg_1".into(),
-                    timestamp: now.timestamp()
+                    timestamp: now.timestamp(),
+                    scope: Scope::Platform,
                 })
             );
         }
         let retired = sign_standard(&secret(3), "msg_1", now.timestamp(), BODY).unwrap();
         assert_eq!(
-            keys.verify(&headers(&retired), BODY, now),
+            keys.verify(&headers(&retired), BODY, now, None),
             Err(SignatureError::Invalid)
         );
     }
@@ -303,7 +378,7 @@ mod tests {
         let mut signed = sign_standard(&secret(1), "m", now.timestamp(), BODY).unwrap();
         let old = sign_standard(&secret(9), "m", now.timestamp(), BODY).unwrap();
         signed[2].1 = format!("{} {}", old[2].1, signed[2].1);
-        assert!(keys.verify(&headers(&signed), BODY, now).is_ok());
+        assert!(keys.verify(&headers(&signed), BODY, now, None).is_ok());
     }
 
     #[test]
@@ -314,35 +389,35 @@ mod tests {
         let signed = sign_standard(&secret(1), "m", ts, BODY).unwrap();
         let tampered = br#"{"reminder_id":2,"event_type":"call_answered"}"#;
         assert_eq!(
-            keys.verify(&headers(&signed), tampered, now),
+            keys.verify(&headers(&signed), tampered, now, None),
             Err(SignatureError::Invalid)
         );
         let mut other_id = signed.clone();
         other_id[0].1 = "m2".into();
         assert_eq!(
-            keys.verify(&headers(&other_id), BODY, now),
+            keys.verify(&headers(&other_id), BODY, now, None),
             Err(SignatureError::Invalid)
         );
         let old = sign_standard(&secret(1), "m", ts - TOLERANCE_SECONDS - 1, BODY).unwrap();
         assert_eq!(
-            keys.verify(&headers(&old), BODY, now),
+            keys.verify(&headers(&old), BODY, now, None),
             Err(SignatureError::Stale)
         );
         let ahead = sign_standard(&secret(1), "m", ts + TOLERANCE_SECONDS + 1, BODY).unwrap();
         assert_eq!(
-            keys.verify(&headers(&ahead), BODY, now),
+            keys.verify(&headers(&ahead), BODY, now, None),
             Err(SignatureError::Future)
         );
         let edge = sign_standard(&secret(1), "m", ts - TOLERANCE_SECONDS + 5, BODY).unwrap();
-        assert!(keys.verify(&headers(&edge), BODY, now).is_ok());
+        assert!(keys.verify(&headers(&edge), BODY, now, None).is_ok());
         assert_eq!(
-            keys.verify(&HeaderMap::new(), BODY, now),
+            keys.verify(&HeaderMap::new(), BODY, now, None),
             Err(SignatureError::Missing)
         );
         let mut no_id = signed.to_vec();
         no_id.remove(0);
         assert_eq!(
-            keys.verify(&headers(&no_id), BODY, now),
+            keys.verify(&headers(&no_id), BODY, now, None),
             Err(SignatureError::Missing)
         );
     }
@@ -354,17 +429,74 @@ mod tests {
         let keys = Keys::new(&[secret(1)], std::slice::from_ref(&shared), false).unwrap();
         let sig = sign_legacy(&shared, BODY);
         let h = headers(&[(LEGACY_HEADER, sig.clone())]);
-        assert_eq!(keys.verify(&h, BODY, now), Ok(Verified::Legacy));
+        assert_eq!(keys.verify(&h, BODY, now, None), Ok(Verified::Legacy));
         let prefixed = headers(&[(LEGACY_HEADER, format!("sha256={sig}"))]);
-        assert_eq!(keys.verify(&prefixed, BODY, now), Ok(Verified::Legacy));
-        assert_eq!(keys.verify(&h, b"{}", now), Err(SignatureError::Invalid));
+        assert_eq!(
+            keys.verify(&prefixed, BODY, now, None),
+            Ok(Verified::Legacy)
+        );
+        assert_eq!(
+            keys.verify(&h, b"{}", now, None),
+            Err(SignatureError::Invalid)
+        );
         let bad = headers(&[(LEGACY_HEADER, "zz".into())]);
-        assert_eq!(keys.verify(&bad, BODY, now), Err(SignatureError::Invalid));
+        assert_eq!(
+            keys.verify(&bad, BODY, now, None),
+            Err(SignatureError::Invalid)
+        );
         let strict = Keys::new(&[secret(1)], &[shared], true).unwrap();
         assert_eq!(
-            strict.verify(&h, BODY, now),
+            strict.verify(&h, BODY, now, None),
             Err(SignatureError::StandardRequired)
         );
+    }
+
+    #[test]
+    fn an_attempts_key_verifies_only_for_that_attempt() {
+        let now = Utc::now();
+        let keys = Keys::new(&[secret(2), secret(1)], &[], false).unwrap();
+        let own = keys.attempt_secret(7).unwrap();
+        assert_ne!(
+            own.expose_secret(),
+            keys.attempt_secret(8).unwrap().expose_secret()
+        );
+        let signed = sign_standard(&own, "m", now.timestamp(), BODY).unwrap();
+        let verified = keys.verify(&headers(&signed), BODY, now, Some(7)).unwrap();
+        assert_eq!(
+            verified,
+            Verified::Standard {
+                id: "m".into(),
+                timestamp: now.timestamp(),
+                scope: Scope::Attempt(7)
+            }
+        );
+        assert_eq!(
+            keys.verify(&headers(&signed), BODY, now, Some(8)),
+            Err(SignatureError::Invalid)
+        );
+        assert_eq!(
+            keys.verify(&headers(&signed), BODY, now, None),
+            Err(SignatureError::Invalid)
+        );
+        // Derived from the previous platform secret during a rotation: still accepted.
+        let older = Keys::new(&[secret(1)], &[], false)
+            .unwrap()
+            .attempt_secret(7)
+            .unwrap();
+        let signed = sign_standard(&older, "m", now.timestamp(), BODY).unwrap();
+        assert!(keys.verify(&headers(&signed), BODY, now, Some(7)).is_ok());
+        // A platform signature stays a platform signature.
+        let platform = sign_standard(&secret(2), "m", now.timestamp(), BODY).unwrap();
+        let verified = keys
+            .verify(&headers(&platform), BODY, now, Some(7))
+            .unwrap();
+        assert!(matches!(
+            verified,
+            Verified::Standard {
+                scope: Scope::Platform,
+                ..
+            }
+        ));
     }
 
     #[test]

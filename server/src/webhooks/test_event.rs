@@ -54,6 +54,10 @@ pub struct TestEvent {
     /// Sign the original way (X-Webhook-Signature with WEBHOOK_SECRET or --secret).
     #[arg(long)]
     pub legacy: bool,
+    /// Sign as the call's agent does: with the attempt's own key (needs --attempt), posted to
+    /// the callback URL that names the attempt.
+    #[arg(long, requires = "attempt")]
+    pub as_call: bool,
     /// Print the signed request instead of sending it (as a curl command).
     #[arg(long)]
     pub dry_run: bool,
@@ -140,6 +144,13 @@ pub async fn send(event: &TestEvent, config: &Config) -> anyhow::Result<()> {
             .signing_secret()
             .cloned()
             .context("no signing secret configured")?,
+    };
+    let (secret, url) = match (event.as_call, event.attempt) {
+        (true, Some(attempt)) => (
+            super::signature::derive_attempt_secret(&secret, attempt)?,
+            format!("{url}?attempt={attempt}"),
+        ),
+        _ => (secret, url),
     };
     let id = format!("test_{}", rand::random::<u64>());
     if event.dry_run {
