@@ -98,9 +98,17 @@ pub enum DbError {
 }
 
 /// The shared connection pool and the dialect it speaks.
+///
+/// On SQLite, transactions get a pool of their own with a single connection. SQLite lets one
+/// connection write at a time; when several try, all but one sleep in SQLite's busy handler and
+/// retry (1, 2, 5, 10 … 100 ms), which under load makes a queue of sleepers whose latency runs
+/// into seconds. Waiting for the one writing connection in the pool instead is a fair queue
+/// with no sleeping, and a transaction starts the moment the previous one ends. Reads outside
+/// a transaction keep the other pool, and WAL lets them run while a transaction writes.
 #[derive(Clone, Debug)]
 pub struct Db {
     pool: AnyPool,
+    writer: AnyPool,
     dialect: Dialect,
 }
 
@@ -114,7 +122,28 @@ impl Db {
             Dialect::Postgres => url.to_owned(),
         };
         let options = AnyConnectOptions::from_str(&url)?;
-        let pool = AnyPoolOptions::new()
+        let pool = Self::pool_options(dialect, max_connections)
+            .connect_with(options.clone())
+            .await?;
+        let writer = match dialect {
+            Dialect::Sqlite => {
+                Self::pool_options(dialect, 1)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(options)
+                    .await?
+            }
+            Dialect::Postgres => pool.clone(),
+        };
+        Ok(Self {
+            pool,
+            writer,
+            dialect,
+        })
+    }
+
+    /// The pool settings and per-connection set-up of `dialect`.
+    fn pool_options(dialect: Dialect, max_connections: u32) -> AnyPoolOptions {
+        AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |conn, _meta| {
@@ -141,9 +170,6 @@ impl Db {
                     Ok(())
                 })
             })
-            .connect_with(options)
-            .await?;
-        Ok(Self { pool, dialect })
     }
 
     /// Applies every pending migration of this backend.
@@ -164,8 +190,9 @@ impl Db {
         self.dialect
     }
 
+    /// A transaction (on SQLite, on the one writing connection: see [`Db`]).
     pub async fn begin(&self) -> Result<Tx<'static>, sqlx::Error> {
-        self.pool.begin().await
+        self.writer.begin().await
     }
 
     /// Refreshes the query planner's statistics of `tables` after a bulk write, so the next
@@ -206,6 +233,7 @@ impl Db {
 
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 }
 
