@@ -22,6 +22,9 @@ CREATE INDEX invoices_review_idx ON invoices (org_id, review_at) WHERE review <>
 ALTER TABLE reminders ADD COLUMN kind TEXT NOT NULL DEFAULT 'step' CHECK (kind IN ('step', 'follow_up'));
 DROP INDEX reminders_step_key;
 CREATE UNIQUE INDEX reminders_step_key ON reminders (invoice_id, step_offset_days) WHERE kind = 'step';
+-- Every reminder of an invoice, whatever its kind (outcomes hold, pause or cancel them all; the
+-- partial key above serves only queries about steps).
+CREATE INDEX reminders_invoice_idx ON reminders (invoice_id, status);
 
 -- What the agent reported about each call.
 ALTER TABLE call_attempts ADD COLUMN duration_seconds BIGINT;
