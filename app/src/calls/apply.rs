@@ -618,7 +618,8 @@ pub(crate) async fn ensure_follow_up(
     now: DateTime<Utc>,
 ) -> Result<FollowUpMade, sqlx::Error> {
     let open: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM reminders WHERE invoice_id = $1 AND org_id = $2 \
+        // `+org_id`: walk the invoice's reminders, not the organization's.
+        "SELECT COUNT(*) FROM reminders WHERE invoice_id = $1 AND +org_id = $2 \
            AND status IN ('pending', 'paused', 'failed', 'in_progress', 'processing')",
     )
     .bind(facts.invoice_id)

@@ -498,7 +498,7 @@ pub async fn resolve_review(
         // Calls resume: paused reminders go back to pending; if none is left, a follow-up.
         "settled" | "not_paid" => {
             let paused: Vec<i64> = sqlx::query_scalar(
-                "SELECT id FROM reminders WHERE org_id = $1 AND invoice_id = $2 AND status = 'paused'",
+                "SELECT id FROM reminders WHERE +org_id = $1 AND invoice_id = $2 AND status = 'paused'",
             )
             .bind(member.org_id)
             .bind(invoice_id)

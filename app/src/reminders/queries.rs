@@ -473,7 +473,9 @@ async fn move_open(
 ) -> Result<u64, AppError> {
     let (condition, value) = scope.condition();
     let ids: Vec<i64> = sqlx::query_scalar(&format!(
-        "SELECT id FROM reminders WHERE org_id = $1 AND {condition} \
+        // `+org_id`: the organization is a check here, never the index to walk (that would
+        // read every open reminder of the organization to find one invoice's).
+        "SELECT id FROM reminders WHERE +org_id = $1 AND {condition} \
            AND (status IN ({statuses}) OR (status = 'in_progress' AND dialled = 0))"
     ))
     .bind(org_id)
