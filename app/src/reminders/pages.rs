@@ -76,7 +76,11 @@ pub fn RemindersPage() -> impl IntoView {
             after: q.get("after"),
         })
     });
-    let page = Resource::new(move || filter.get(), list_reminders);
+    let live = crate::calls::pages::use_live();
+    let page = Resource::new(
+        move || (filter.get(), live.get()),
+        |(f, _)| list_reminders(f),
+    );
     view! {
         <Title text="Reminders" />
         <header class="page-header with-actions">
@@ -89,7 +93,7 @@ pub fn RemindersPage() -> impl IntoView {
                 <a class="button" href="/settings/calling">"Calling rules"</a>
             </div>
         </header>
-        <Suspense fallback=|| view! { <p class="loading">"Loading reminders…"</p> }>
+        <Transition fallback=|| view! { <p class="loading">"Loading reminders…"</p> }>
             {move || Suspend::new(async move {
                 let current = filter.get();
                 match page.await {
@@ -97,7 +101,7 @@ pub fn RemindersPage() -> impl IntoView {
                     Err(error) => view! { <LoadError error /> }.into_any(),
                 }
             })}
-        </Suspense>
+        </Transition>
     }
 }
 
