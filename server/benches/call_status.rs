@@ -218,6 +218,33 @@ fn main() {
                     calls.len(),
                     started.elapsed().as_secs_f64()
                 );
+                // The database alone: transactions of one single-row UPDATE and one INSERT, one
+                // after another on the writing connection, as fast as they go.
+                let baseline_started = Instant::now();
+                let mut done = 0_u32;
+                while baseline_started.elapsed() < Duration::from_secs(3) {
+                    let (reminder, _) = calls[done as usize % calls.len()];
+                    let mut tx = db.begin().await.unwrap();
+                    sqlx::query("UPDATE reminders SET updated_at = updated_at + 1 WHERE id = $1")
+                        .bind(reminder)
+                        .execute(&mut *tx)
+                        .await
+                        .unwrap();
+                    sqlx::query(
+                        "INSERT INTO reminder_events (org_id, reminder_id, at, transition, from_status, to_status, actor) \
+                         SELECT org_id, id, 0, 'bench', status, status, 'bench' FROM reminders WHERE id = $1",
+                    )
+                    .bind(reminder)
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                    tx.commit().await.unwrap();
+                    done += 1;
+                }
+                println!(
+                    "[{backend}] baseline: {:.0} transactions/s (one UPDATE + one INSERT each, through the same pool)",
+                    f64::from(done) / baseline_started.elapsed().as_secs_f64()
+                );
                 let router = server::app(server::state(&config, db.clone()), &config);
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 let base = format!("http://{}", listener.local_addr().unwrap());

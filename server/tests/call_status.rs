@@ -711,3 +711,28 @@ async fn outcomes_are_queued_for_zoho_books_when_the_invoice_came_from_there() {
     })
     .await;
 }
+
+/// When the report cannot be stored, the answer is a 500 with a JSON body, nothing of the report
+/// is kept, and the same delivery applies once the database is back.
+#[tokio::test]
+async fn a_storage_failure_answers_500_and_keeps_nothing() {
+    each_backend(1, &[], |f| async move {
+        let (reminder, attempt) = f.calls[0];
+        let before = f.state().await;
+        sqlx::query("ALTER TABLE webhook_events RENAME TO webhook_events_away")
+            .execute(f.app.db.pool())
+            .await
+            .unwrap();
+        let res = f.signed("s1", &answered(reminder, attempt)).await;
+        assert_error(&res, StatusCode::INTERNAL_SERVER_ERROR, "internal");
+        sqlx::query("ALTER TABLE webhook_events_away RENAME TO webhook_events")
+            .execute(f.app.db.pool())
+            .await
+            .unwrap();
+        assert_eq!(f.state().await, before);
+        let res = f.signed("s1", &answered(reminder, attempt)).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        assert_eq!(res.json()["result"], "applied");
+    })
+    .await;
+}
