@@ -28,11 +28,13 @@ pub fn DashboardPage() -> impl IntoView {
             <h1>{format!("Welcome, {first_name}")}</h1>
             <p class="subtitle">{format!("Receivables for {}", session.org.name)}</p>
         </header>
+        // Created here, outside the figures' Suspense: a resource made inside an async child
+        // can be missing from the page's serialized resources when the browser hydrates.
+        <CallKpisSection />
         <Suspense fallback=|| view! { <p class="loading">"Loading figures…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
                     Ok(data) if data.customers == 0 => view! {
-                        <CallKpisSection />
                         <EmptyState title="Your receivables will show up here" action=("/integrations", "Connect your books")>
                             "Connect Zoho Books or import customers and invoices from CSV files. Duecall then shows who owes what and how late, and calls the customers who are overdue."
                         </EmptyState>
@@ -51,7 +53,6 @@ fn Figures(data: DashboardData) -> impl IntoView {
     let main = data.currencies.first().cloned();
     let others: Vec<CurrencySummary> = data.currencies.iter().skip(1).cloned().collect();
     view! {
-        <CallKpisSection />
         <section class="kpis" aria-label="Key figures" data-test="kpis">
             {main.clone().map(|m| view! {
                 <div class="kpi"><span class="kpi-label">"Total receivable"</span><span class="kpi-value">{fmt_money(&m.receivable)}</span><span class="kpi-hint">"All unpaid invoices"</span></div>
