@@ -609,8 +609,8 @@ pub async fn kpis(db: &Db, member: Member, now: DateTime<Utc>) -> Result<CallKpi
     .fetch_one(db.pool())
     .await?;
     // Amounts, per currency; the busiest currency is shown.
-    let rows: Vec<(String, String, i64, Option<i64>, i64, i64)> = sqlx::query_as(
-        "SELECT a.response, i.currency, a.dialled_at, i.paid_down_at, i.balance_minor, a.id \
+    let rows: Vec<(String, String, i64, Option<i64>, i64, String)> = sqlx::query_as(
+        "SELECT a.response, i.currency, a.dialled_at, i.paid_down_at, i.balance_minor, a.context \
          FROM call_attempts a JOIN invoices i ON i.id = a.invoice_id \
          WHERE a.org_id = $1 AND a.dialled_at >= $2 AND a.connected = 1",
     )
@@ -618,25 +618,11 @@ pub async fn kpis(db: &Db, member: Member, now: DateTime<Utc>) -> Result<CallKpi
     .bind(month_ago)
     .fetch_all(db.pool())
     .await?;
-    let contexts: std::collections::HashMap<i64, i64> = if rows.is_empty() {
-        Default::default()
-    } else {
-        sqlx::query_as::<_, (i64, String)>(
-            "SELECT id, context FROM call_attempts WHERE org_id = $1 AND dialled_at >= $2 AND connected = 1",
-        )
-        .bind(org)
-        .bind(month_ago)
-        .fetch_all(db.pool())
-        .await?
-        .into_iter()
-        .filter_map(|(id, context)| Some((id, balance_at_call(&context)?)))
-        .collect()
-    };
     let mut promised: std::collections::BTreeMap<String, (i64, i64)> = Default::default();
     let mut promises = 0;
     let week = Duration::days(7).num_milliseconds();
-    for (response, currency, dialled_at, paid_down_at, balance, id) in rows {
-        let at_call = contexts.get(&id).copied().unwrap_or(balance);
+    for (response, currency, dialled_at, paid_down_at, balance, context) in rows {
+        let at_call = balance_at_call(&context).unwrap_or(balance);
         let entry = promised.entry(currency).or_default();
         if matches!(response.as_str(), "promise_to_pay" | "will_pay_today") {
             promises += 1;
