@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-
 use axum::body::Body;
 use chrono::{DateTime, Duration, Utc};
 use http::{Request, StatusCode};
@@ -13,10 +11,9 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 
 use app::db::Db;
-use app::reminders::dispatch::CallRequest;
-use common::reminders::{books, calls_on};
+use common::reminders::{books, calls_on, dial_due};
 use common::{Backend, TestApp, TestResponse};
-use server::reminders::{CallProvider, Clock, PlaceError, Placed, Scheduler, Settings};
+use server::reminders::Clock;
 use server::webhooks::CALL_STATUS_PATH;
 use server::webhooks::signature::{sign_legacy, sign_standard};
 
@@ -28,24 +25,6 @@ const LEGACY_SECRET: &str = "a-shared-secret-from-the-first-agents";
 /// Monday 2 March 2026, 10:00 in London.
 fn monday_ten() -> DateTime<Utc> {
     "2026-03-02T10:00:00Z".parse().unwrap()
-}
-
-/// Records calls and reports nothing: the tests play the agent.
-#[derive(Clone, Default)]
-struct Silent(Arc<Mutex<Vec<CallRequest>>>);
-
-#[async_trait::async_trait]
-impl CallProvider for Silent {
-    fn name(&self) -> &'static str {
-        "test"
-    }
-
-    async fn place(&self, call: &CallRequest) -> Result<Placed, PlaceError> {
-        self.0.lock().unwrap().push(call.clone());
-        Ok(Placed {
-            reference: format!("test-{}", call.attempt_id),
-        })
-    }
 }
 
 struct Fixture {
@@ -70,25 +49,11 @@ async fn fixture(backend: Backend, invoices: usize, extra: &[(&str, &str)]) -> O
     app.clock.set(monday_ten());
     books(&app.db, member.org_id, invoices, monday_ten().date_naive()).await;
     calls_on(&app.db, member, |_| {}).await;
-    let provider = Silent::default();
-    Scheduler::new(
-        app.db.clone(),
-        Arc::new(app.clock.clone()),
-        Some(Arc::new(provider.clone())),
-        "test",
-        Settings::default(),
-    )
-    .run_until_idle()
-    .await
-    .unwrap();
-    let mut calls: Vec<(i64, i64)> = provider
-        .0
-        .lock()
-        .unwrap()
+    let calls: Vec<(i64, i64)> = dial_due(&app.db, &app.clock)
+        .await
         .iter()
         .map(|c| (c.reminder_id, c.attempt_id))
         .collect();
-    calls.sort_unstable();
     assert_eq!(calls.len(), invoices);
     Some(Fixture {
         app,
@@ -591,18 +556,7 @@ async fn an_attempts_key_touches_its_own_call_and_nothing_else() {
         let b_member = f.app.member(&mut b).await;
         books(&f.app.db, b_member.org_id, 1, monday_ten().date_naive()).await;
         calls_on(&f.app.db, b_member, |_| {}).await;
-        let provider = Silent::default();
-        Scheduler::new(
-            f.app.db.clone(),
-            Arc::new(f.app.clock.clone()),
-            Some(Arc::new(provider.clone())),
-            "test",
-            Settings::default(),
-        )
-        .run_until_idle()
-        .await
-        .unwrap();
-        let b_call = provider.0.lock().unwrap()[0].clone();
+        let b_call = dial_due(&f.app.db, &f.app.clock).await[0].clone();
         let b_state = || async {
             let mut all = Vec::new();
             for sql in [

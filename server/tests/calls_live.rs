@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use axum::body::Body;
@@ -16,11 +16,10 @@ use secrecy::SecretString;
 use serde_json::json;
 use tower::ServiceExt;
 
-use app::reminders::dispatch::CallRequest;
-use common::reminders::{books, calls_on};
+use common::reminders::{books, calls_on, dial_due};
 use common::{Backend, TestApp};
 use server::reminders::simulator::{Endpoint, Script, Simulator, Timing, script_for};
-use server::reminders::{CallProvider, Clock, PlaceError, Placed, Scheduler, Settings};
+use server::reminders::{Clock, Scheduler, Settings};
 use server::webhooks::CALL_STATUS_PATH;
 use server::webhooks::signature::sign_standard;
 
@@ -161,42 +160,13 @@ async fn simulated_calls_report_over_signed_webhooks_and_end_as_scripted() {
     }
 }
 
-/// Records calls and reports nothing.
-#[derive(Clone, Default)]
-struct Silent(Arc<Mutex<Vec<CallRequest>>>);
-
-#[async_trait::async_trait]
-impl CallProvider for Silent {
-    fn name(&self) -> &'static str {
-        "test"
-    }
-
-    async fn place(&self, call: &CallRequest) -> Result<Placed, PlaceError> {
-        self.0.lock().unwrap().push(call.clone());
-        Ok(Placed {
-            reference: String::new(),
-        })
-    }
-}
-
 /// Signs up `email`'s organization with one dialled call; returns (client, reminder, attempt).
 async fn org_with_a_call(app: &TestApp, email: &str, org: &str) -> (common::Client, i64, i64) {
     let mut client = app.signed_up("Someone", email, org).await;
     let member = app.member(&mut client).await;
     books(&app.db, member.org_id, 1, monday_ten().date_naive()).await;
     calls_on(&app.db, member, |_| {}).await;
-    let provider = Silent::default();
-    Scheduler::new(
-        app.db.clone(),
-        Arc::new(app.clock.clone()),
-        Some(Arc::new(provider.clone())),
-        "test",
-        Settings::default(),
-    )
-    .run_until_idle()
-    .await
-    .unwrap();
-    let call = provider.0.lock().unwrap()[0].clone();
+    let call = dial_due(&app.db, &app.clock).await[0].clone();
     (client, call.reminder_id, call.attempt_id)
 }
 

@@ -5,19 +5,16 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-
 use axum::body::Body;
 use chrono::{DateTime, Duration, Utc};
 use http::{Request, StatusCode};
 use livekit_protocol as proto;
 
-use app::reminders::dispatch::CallRequest;
-use common::reminders::{books, calls_on};
+use common::reminders::{books, calls_on, dial_due};
 use common::{Backend, TestApp, TestResponse};
 use server::livekit_fake::FakeLiveKit;
+use server::reminders::Clock;
 use server::reminders::livekit::room_name;
-use server::reminders::{CallProvider, Clock, PlaceError, Placed, Scheduler, Settings};
 use server::webhooks::livekit::{GRACE, LIVEKIT_PATH};
 
 const KEY: &str = "APIduecall";
@@ -25,23 +22,6 @@ const SECRET: &str = "a-long-enough-secret-for-hs256-signing";
 
 fn monday_ten() -> DateTime<Utc> {
     "2026-03-02T10:00:00Z".parse().unwrap()
-}
-
-#[derive(Clone, Default)]
-struct Silent(Arc<Mutex<Vec<CallRequest>>>);
-
-#[async_trait::async_trait]
-impl CallProvider for Silent {
-    fn name(&self) -> &'static str {
-        "test"
-    }
-
-    async fn place(&self, call: &CallRequest) -> Result<Placed, PlaceError> {
-        self.0.lock().unwrap().push(call.clone());
-        Ok(Placed {
-            reference: room_name(call.attempt_id),
-        })
-    }
 }
 
 async fn post(app: &TestApp, authorization: &str, body: &str) -> TestResponse {
@@ -107,18 +87,7 @@ async fn a_gone_agent_fails_its_call_early_and_nothing_else_moves() {
         app.clock.set(monday_ten());
         books(&app.db, member.org_id, 2, monday_ten().date_naive()).await;
         calls_on(&app.db, member, |_| {}).await;
-        let provider = Silent::default();
-        Scheduler::new(
-            app.db.clone(),
-            Arc::new(app.clock.clone()),
-            Some(Arc::new(provider.clone())),
-            "test",
-            Settings::default(),
-        )
-        .run_until_idle()
-        .await
-        .unwrap();
-        let calls = provider.0.lock().unwrap().clone();
+        let calls = dial_due(&app.db, &app.clock).await;
         let (first, second) = (&calls[0], &calls[1]);
         let fake = FakeLiveKit::new(KEY, SECRET);
         let before = lease(&app, first.reminder_id).await;

@@ -7,6 +7,9 @@ use app::receivables::upsert::{ContactRecord, CustomerRecord, InvoiceRecord, ups
 use app::reminders::profile::{BusinessProfile, Channel, SequenceStep};
 use app::reminders::service::{profile, save_profile};
 use chrono::{Duration, NaiveDate};
+use std::sync::{Arc, Mutex};
+
+use app::reminders::dispatch::CallRequest;
 
 /// `n` customers in London, one invoice each, due `due`.
 pub async fn books(db: &Db, org_id: i64, n: usize, due: NaiveDate) {
@@ -82,4 +85,43 @@ pub async fn calls_on(
     tweak(&mut profile);
     save_profile(db, owner, &profile).await.unwrap();
     profile
+}
+
+/// Dials every due reminder with a provider that records the calls and reports nothing (the
+/// test plays the agent); returns the calls, in reminder order.
+pub async fn dial_due(db: &Db, clock: &server::reminders::ManualClock) -> Vec<CallRequest> {
+    let provider = Silent::default();
+    server::reminders::Scheduler::new(
+        db.clone(),
+        Arc::new(clock.clone()),
+        Some(Arc::new(provider.clone())),
+        "test",
+        server::reminders::Settings::default(),
+    )
+    .run_until_idle()
+    .await
+    .unwrap();
+    let mut calls = provider.0.lock().unwrap().clone();
+    calls.sort_by_key(|c| c.reminder_id);
+    calls
+}
+
+#[derive(Clone, Default)]
+struct Silent(Arc<Mutex<Vec<CallRequest>>>);
+
+#[async_trait::async_trait]
+impl server::reminders::CallProvider for Silent {
+    fn name(&self) -> &'static str {
+        "test"
+    }
+
+    async fn place(
+        &self,
+        call: &CallRequest,
+    ) -> Result<server::reminders::Placed, server::reminders::PlaceError> {
+        self.0.lock().unwrap().push(call.clone());
+        Ok(server::reminders::Placed {
+            reference: server::reminders::livekit::room_name(call.attempt_id),
+        })
+    }
 }
