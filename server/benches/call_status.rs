@@ -111,14 +111,19 @@ async fn seed(db: &Db, invoices: usize) -> Vec<(i64, i64)> {
 
 struct Run {
     sent: usize,
-    errors: usize,
+    /// Failed requests by kind: an HTTP status, or the client's error.
+    errors: std::collections::BTreeMap<String, usize>,
     elapsed: Duration,
     latencies: Vec<Duration>,
 }
 
 impl Run {
+    fn failed(&self) -> usize {
+        self.errors.values().sum()
+    }
+
     fn throughput(&self) -> f64 {
-        (self.sent - self.errors) as f64 / self.elapsed.as_secs_f64()
+        (self.sent - self.failed()) as f64 / self.elapsed.as_secs_f64()
     }
 
     fn percentile(&self, p: f64) -> f64 {
@@ -137,38 +142,50 @@ where
 {
     let total = rate as usize * seconds as usize;
     let request = Arc::new(request);
-    let errors = Arc::new(AtomicUsize::new(0));
     let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
     let start = tokio::time::Instant::now();
     let mut tasks = Vec::with_capacity(total);
     for i in 0..total {
         let due = start + interval.mul_f64(i as f64);
         tokio::time::sleep_until(due).await;
-        let (request, errors) = (request.clone(), errors.clone());
+        let request = request.clone();
         tasks.push(tokio::spawn(async move {
-            let ok = match request(i).send().await {
+            let failure = match request(i).send().await {
                 Ok(response) => {
-                    let ok = response.status().is_success();
-                    let _ = response.bytes().await;
-                    ok
+                    let status = response.status();
+                    let body = response.bytes().await;
+                    match (status.is_success(), body) {
+                        (true, Ok(_)) => None,
+                        (true, Err(err)) => Some(format!("body: {err}")),
+                        (false, Ok(body)) => Some(format!(
+                            "{} {}",
+                            status.as_u16(),
+                            String::from_utf8_lossy(&body).chars().take(120).collect::<String>()
+                        )),
+                        (false, Err(_)) => Some(status.as_u16().to_string()),
+                    }
                 }
-                Err(_) => false,
+                Err(err) if err.is_timeout() => Some("client timeout".into()),
+                Err(err) if err.is_connect() => Some("connect".into()),
+                Err(err) => Some(format!("client: {err}")),
             };
-            if !ok {
-                errors.fetch_add(1, Ordering::Relaxed);
-            }
-            due.elapsed()
+            (due.elapsed(), failure)
         }));
     }
     let mut latencies = Vec::with_capacity(total);
+    let mut errors = std::collections::BTreeMap::new();
     for task in tasks {
-        latencies.push(task.await.unwrap());
+        let (latency, failure) = task.await.unwrap();
+        latencies.push(latency);
+        if let Some(kind) = failure {
+            *errors.entry(kind).or_insert(0) += 1;
+        }
     }
     let elapsed = start.elapsed();
     latencies.sort_unstable();
     Run {
         sent: total,
-        errors: errors.load(Ordering::Relaxed),
+        errors,
         elapsed,
         latencies,
     }
@@ -180,8 +197,11 @@ fn line(label: &str, rate: u32, run: &Run) {
         run.throughput(),
         run.percentile(0.50),
         run.percentile(0.99),
-        run.errors
+        run.failed()
     );
+    for (kind, count) in &run.errors {
+        println!("           {count:>7} × {kind}");
+    }
 }
 
 fn main() {

@@ -391,6 +391,7 @@ pub fn app_with_clock(
         keys: config.webhook_keys.clone(),
         clock,
         live: state.live.clone(),
+        writer: webhooks::writer::Writer::new(state.db.clone(), state.live.clone()),
         max_body_bytes: config.max_body_bytes,
         livekit: config.livekit.as_ref().map(|lk| {
             use secrecy::ExposeSecret;

@@ -690,3 +690,174 @@ async fn a_storage_failure_answers_500_and_keeps_nothing() {
     })
     .await;
 }
+
+/// Reports that arrive together are applied in one transaction (whatever queued while the
+/// writer was busy), and each is answered as if it had come alone: applied once, a repeated
+/// delivery replayed, an unknown reminder refused — without the refusal undoing the others.
+#[tokio::test]
+async fn reports_arriving_together_are_each_answered_as_if_alone() {
+    each_backend(8, &[], |f| async move {
+        let mut sent: Vec<(String, Value)> = Vec::new();
+        for (n, &(reminder, attempt)) in f.calls.iter().enumerate() {
+            let done = completed(
+                reminder,
+                json!({"connected": true, "duration": 40, "customer_response": "will_pay_today"}),
+            );
+            // Every delivery twice (a retry while the first was in flight).
+            for _ in 0..2 {
+                sent.push((format!("a{n}"), answered(reminder, attempt)));
+                sent.push((format!("c{n}"), done.clone()));
+            }
+        }
+        sent.push(("ghost".into(), answered(987_654, 1)));
+        let answers = futures_util::future::join_all(
+            sent.iter().map(|(id, body)| f.signed(id, body)),
+        )
+        .await;
+
+        let mut results: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+        for ((id, _), res) in sent.iter().zip(&answers) {
+            if id == "ghost" {
+                assert_error(res, StatusCode::NOT_FOUND, "unknown_reminder");
+                continue;
+            }
+            assert_eq!(res.status, StatusCode::OK, "{id}: {}", res.body);
+            let result = res.json()["result"].as_str().unwrap().to_owned();
+            results.entry(id).or_default().push(result);
+        }
+        for (id, mut got) in results {
+            got.sort();
+            // The completed is applied once; the answered too, unless its completed came
+            // first (then it is acknowledged unchanged).
+            let first = if id.starts_with('c') || got.contains(&"applied".to_owned()) {
+                "applied"
+            } else {
+                "unchanged"
+            };
+            assert_eq!(got, vec![first.to_owned(), "duplicate".to_owned()], "{id}");
+        }
+        for &(reminder, _) in &f.calls {
+            assert_eq!(f.reminder(reminder).await.0, "completed");
+            let history: Vec<String> = sqlx::query_scalar(
+                "SELECT transition FROM reminder_events WHERE reminder_id = $1 ORDER BY id",
+            )
+            .bind(reminder)
+            .fetch_all(f.app.db.pool())
+            .await
+            .unwrap();
+            assert_eq!(history, ["claim", "dial", "answered", "completed"], "{reminder}");
+        }
+        // One follow-up reminder per invoice; every delivery stored once, counted twice.
+        let follow_ups: i64 = sqlx::query_scalar(
+            "SELECT COUNT(DISTINCT invoice_id) * 1000 + COUNT(*) FROM reminders \
+             WHERE org_id = $1 AND kind = 'follow_up'",
+        )
+        .bind(f.org_id)
+        .fetch_one(f.app.db.pool())
+        .await
+        .unwrap();
+        assert_eq!(follow_ups, 8 * 1000 + 8);
+        let stored = f.stored_events().await;
+        assert_eq!(stored.len(), 2 * 8 + 1, "{stored:?}");
+        assert!(
+            stored.iter().filter(|e| e.0 == 200).all(|e| e.2 == 2),
+            "{stored:?}"
+        );
+    })
+    .await;
+}
+
+/// A report that fails after it began to write takes nothing of its own with it — and nothing
+/// of the reports applied in the same transaction: those are applied again on their own.
+#[tokio::test]
+async fn a_report_failing_midway_spares_the_reports_beside_it() {
+    each_backend(4, &[], |f| async move {
+        let (broken, _) = f.calls[0];
+        let invoice: i64 = sqlx::query_scalar("SELECT invoice_id FROM reminders WHERE id = $1")
+            .bind(broken)
+            .fetch_one(f.app.db.pool())
+            .await
+            .unwrap();
+        // The follow-up reminder of the first invoice cannot be written.
+        let ddl: Vec<String> = match f.app.db.dialect() {
+            app::db::Dialect::Sqlite => vec![format!(
+                "CREATE TRIGGER no_follow_up BEFORE INSERT ON reminders \
+                 WHEN NEW.kind = 'follow_up' AND NEW.invoice_id = {invoice} \
+                 BEGIN SELECT RAISE(ABORT, 'the disk is full'); END"
+            )],
+            app::db::Dialect::Postgres => vec![
+                "CREATE FUNCTION no_follow_up() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN RAISE EXCEPTION 'the disk is full'; END $$"
+                    .to_owned(),
+                format!(
+                    "CREATE TRIGGER no_follow_up BEFORE INSERT ON reminders FOR EACH ROW \
+                     WHEN (NEW.kind = 'follow_up' AND NEW.invoice_id = {invoice}) \
+                     EXECUTE FUNCTION no_follow_up()"
+                ),
+            ],
+        };
+        for statement in &ddl {
+            sqlx::query(statement).execute(f.app.db.pool()).await.unwrap();
+        }
+        let pays_today =
+            json!({"connected": true, "duration": 40, "customer_response": "will_pay_today"});
+        let broken_before = broken_state(&f, broken).await;
+        let sent: Vec<(String, Value)> = f
+            .calls
+            .iter()
+            .enumerate()
+            .map(|(n, &(reminder, _))| (format!("c{n}"), completed(reminder, pays_today.clone())))
+            .collect();
+        let answers = futures_util::future::join_all(
+            sent.iter().map(|(id, body)| f.signed(id, body)),
+        )
+        .await;
+        assert_error(&answers[0], StatusCode::INTERNAL_SERVER_ERROR, "internal");
+        for res in &answers[1..] {
+            assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+            assert_eq!(res.json()["result"], "applied", "{}", res.body);
+        }
+        // Nothing of the failed report: its reminder, attempt and history as they were.
+        let (status, _) = f.reminder(broken).await;
+        assert_eq!(status, "in_progress");
+        assert_eq!(broken_state(&f, broken).await, broken_before);
+        let events: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM reminder_events WHERE reminder_id = $1",
+        )
+        .bind(broken)
+        .fetch_one(f.app.db.pool())
+        .await
+        .unwrap();
+        assert_eq!(events, 2, "claim and dial only");
+        for &(reminder, _) in &f.calls[1..] {
+            assert_eq!(f.reminder(reminder).await.0, "completed");
+        }
+        // Once the database takes it, the same delivery applies.
+        sqlx::query("DROP TRIGGER no_follow_up ON reminders")
+            .execute(f.app.db.pool())
+            .await
+            .ok();
+        sqlx::query("DROP TRIGGER IF EXISTS no_follow_up")
+            .execute(f.app.db.pool())
+            .await
+            .ok();
+        let res = f.signed(&sent[0].0, &sent[0].1).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        assert_eq!(res.json()["result"], "applied", "{}", res.body);
+        assert_eq!(f.reminder(broken).await.0, "completed");
+    })
+    .await;
+}
+
+/// Reminder `id`, its attempts and its invoice, as text.
+async fn broken_state(f: &Fixture, id: i64) -> Vec<String> {
+    let mut all = Vec::new();
+    for sql in [
+        "SELECT status, attempts, due_at, last_reason FROM reminders WHERE id = $1",
+        "SELECT status, connected, outcome, response, notes, reason FROM call_attempts WHERE reminder_id = $1",
+        "SELECT i.hold_reason, i.promised_date, i.review FROM invoices i JOIN reminders r ON r.invoice_id = i.id WHERE r.id = $1",
+    ] {
+        all.extend(f.app.snapshot(sql, id).await);
+    }
+    all
+}

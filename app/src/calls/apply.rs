@@ -17,17 +17,20 @@
 //! it is acknowledged without changing anything (an `answered` after the `completed`), and a
 //! report that contradicts what happened is refused (a `completed` after a timeout).
 
+use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use super::report::{CallReport, ReportedEvent, Response};
-use crate::db::Tx;
 use crate::db::time::to_millis;
-use crate::reminders::dispatch::{self, CallEvent, Reported};
+use crate::db::{Dialect, Tx};
+use crate::reminders::dispatch::{self, AttemptDetails, CallEvent, Reported};
 use crate::reminders::machine::Status;
 use crate::reminders::profile::BusinessProfile;
 use crate::reminders::queries::{Scope, cancel_open, pause_open};
 use crate::reminders::service::profile_in;
-use crate::reminders::store::{self, Actor, FOLLOW_UP, TransitionError};
+use crate::reminders::store::{Actor, COLUMNS, FOLLOW_UP, Row, TransitionError};
 use crate::reminders::verify::{local_day_start, org_zone};
 
 /// A report that was taken.
@@ -50,6 +53,8 @@ pub struct Applied {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WriteBack {
     pub invoice_id: i64,
+    /// Where the invoice came from (`zoho`, `csv`, …): only a connected system's get a note.
+    pub invoice_source: String,
     pub description: String,
     pub payment_expected_date: Option<NaiveDate>,
 }
@@ -68,6 +73,19 @@ pub enum ApplyError {
     /// Anything else that went wrong on our side (already logged).
     #[error("{0}")]
     Internal(String),
+    /// A failure after the report had begun to write: the transaction must be rolled back.
+    #[error("{0}")]
+    Unfinished(Box<ApplyError>),
+}
+
+impl ApplyError {
+    /// The failure itself, whether or not it came after a write.
+    pub fn cause(&self) -> &ApplyError {
+        match self {
+            Self::Unfinished(inner) => inner.cause(),
+            other => other,
+        }
+    }
 }
 
 impl From<TransitionError> for ApplyError {
@@ -90,273 +108,239 @@ impl From<crate::error::AppError> for ApplyError {
     }
 }
 
-#[derive(sqlx::FromRow)]
-struct AttemptRow {
-    id: i64,
-    attempt_no: i64,
-    status: String,
-    dialled_at: i64,
-}
-
 /// The key that makes a report idempotent: one event of each type per attempt.
 pub fn event_key(attempt_id: i64, report: &CallReport) -> String {
     format!("{attempt_id}:{}", report.event.event_type().as_str())
 }
 
-/// Takes the reminder's lock and says whose it is: `org` limits the search to one
-/// organization (a sender that belongs to one).
-pub async fn lock_reminder(
-    tx: &mut Tx<'_>,
-    reminder_id: i64,
-    org: Option<i64>,
-) -> Result<Option<i64>, sqlx::Error> {
-    // The write comes first: on SQLite a transaction that read first could not write later.
-    sqlx::query_scalar(
-        "UPDATE reminders SET updated_at = updated_at \
-         WHERE id = $1 AND ($2 = 0 OR org_id = $2) RETURNING org_id",
-    )
-    .bind(reminder_id)
-    .bind(org.unwrap_or(0))
-    .fetch_optional(&mut **tx)
-    .await
+/// What several reports applied in one transaction share: each organization's profile, read
+/// once, and the events applied so far (their webhook events are stored at the end).
+#[derive(Debug, Default)]
+pub struct Session {
+    profiles: HashMap<i64, BusinessProfile>,
+    applied: HashSet<String>,
 }
 
-/// Whether the event with this [`event_key`] was applied already.
-async fn seen(tx: &mut Tx<'_>, key: &str) -> Result<bool, sqlx::Error> {
-    let found: Option<i64> = sqlx::query_scalar(
-        "SELECT id FROM webhook_events WHERE source = 'call_status' AND event_key = $1",
-    )
-    .bind(key)
-    .fetch_optional(&mut **tx)
-    .await?;
-    Ok(found.is_some())
+impl Session {
+    async fn profile(
+        &mut self,
+        tx: &mut Tx<'_>,
+        org_id: i64,
+    ) -> Result<BusinessProfile, ApplyError> {
+        if let Some(profile) = self.profiles.get(&org_id) {
+            return Ok(profile.clone());
+        }
+        let profile = profile_in(tx, org_id).await?;
+        self.profiles.insert(org_id, profile.clone());
+        Ok(profile)
+    }
 }
 
-/// Applies a validated report at `now`, in `tx` (which has written already, so it holds
-/// SQLite's write lock). `only_attempt` limits it to one call attempt: a report signed with
-/// that attempt's own key may touch nothing else — no other call, no other organization. The
-/// caller stores the webhook event with [`event_key`] in the same transaction when the result
-/// `changed` anything.
+/// Everything a report is checked against, read in one statement: the reminder,
+/// its latest attempt, the invoice's due date and other open reminders, and whether the
+/// report's event was applied already.
+#[derive(sqlx::FromRow)]
+struct Facts {
+    #[sqlx(flatten)]
+    row: Row,
+    attempt_id: Option<i64>,
+    attempt_no: Option<i64>,
+    attempt_status: Option<String>,
+    dialled_at: Option<i64>,
+    due_date: Option<String>,
+    invoice_source: Option<String>,
+    others_open: i64,
+    seen: i64,
+}
+
+static FACTS: LazyLock<String> = LazyLock::new(|| {
+    let columns = COLUMNS
+        .split(", ")
+        .map(|c| format!("r.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "SELECT {columns}, a.id AS attempt_id, a.attempt_no, a.status AS attempt_status, \
+           a.dialled_at, i.due_date, i.source AS invoice_source, \
+           (SELECT COUNT(*) FROM reminders o WHERE o.invoice_id = r.invoice_id \
+              AND +o.org_id = r.org_id AND o.id <> r.id AND o.status IN {OPEN}) AS others_open, \
+           (SELECT COUNT(*) FROM webhook_events w WHERE w.source = 'call_status' \
+              AND w.event_key = CAST(a.id AS TEXT) || ':' || $2) AS seen \
+         FROM reminders r \
+         LEFT JOIN invoices i ON i.id = r.invoice_id \
+         LEFT JOIN call_attempts a ON a.reminder_id = r.id AND a.attempt_no = \
+           (SELECT MAX(attempt_no) FROM call_attempts WHERE reminder_id = r.id) \
+         WHERE r.id = $1"
+    )
+});
+
+/// The statuses in which a reminder may still call.
+const OPEN: &str = "('pending', 'paused', 'failed', 'in_progress', 'processing')";
+
+fn is_open(status: Status) -> bool {
+    matches!(
+        status,
+        Status::Pending | Status::Paused | Status::Failed | Status::InProgress | Status::Processing
+    )
+}
+
+/// Applies a validated report at `now`, in `tx`, which must hold SQLite's write lock already
+/// (see [`crate::db::Db::begin_immediate`]). `only_attempt` limits it to one call
+/// attempt: a report signed with that attempt's own key may touch nothing else — no other
+/// call, no other organization. The caller stores the webhook event with [`event_key`] in the
+/// same transaction when the result `changed` anything.
+///
+/// Refusals found before anything is written come back as [`ApplyError::NotFound`] or
+/// [`ApplyError::Conflict`], and `tx` is as it was; any failure after the first write comes
+/// back as [`ApplyError::Unfinished`], and `tx` must be rolled back.
 pub async fn apply(
     tx: &mut Tx<'_>,
+    session: &mut Session,
     report: &CallReport,
     only_attempt: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<Applied, ApplyError> {
     let missing = || ApplyError::NotFound("There is no such reminder.".into());
-    let mut org = None;
-    if let Some(allowed) = only_attempt {
-        let owner: Option<(i64, i64)> =
-            sqlx::query_as("SELECT org_id, reminder_id FROM call_attempts WHERE id = $1")
-                .bind(allowed)
-                .fetch_optional(&mut **tx)
-                .await?;
-        match owner {
-            Some((owner_org, reminder))
-                if reminder == report.reminder_id
-                    && report.attempt_id.is_none_or(|a| a == allowed) =>
-            {
-                org = Some(owner_org);
-            }
-            // Indistinguishable from a reminder that does not exist, for this sender.
-            _ => return Err(missing()),
-        }
-    }
-    let org_id = lock_reminder(tx, report.reminder_id, org)
-        .await?
-        .ok_or_else(missing)?;
-    let row = store::get(tx, org_id, report.reminder_id)
-        .await?
-        .ok_or_else(missing)?;
-    let latest: Option<AttemptRow> = sqlx::query_as(
-        "SELECT id, attempt_no, status, dialled_at FROM call_attempts \
-         WHERE reminder_id = $1 AND org_id = $2 ORDER BY attempt_no DESC LIMIT 1",
-    )
-    .bind(row.id)
-    .bind(org_id)
-    .fetch_optional(&mut **tx)
-    .await?;
-    let Some(latest) = latest else {
-        return Err(ApplyError::Conflict(
-            "No call has been placed for this reminder.".into(),
-        ));
-    };
-    let attempt = match report.attempt_id.or(only_attempt) {
-        None => latest,
-        Some(id) if id == latest.id => latest,
-        Some(id) => {
-            let older: Option<i64> = sqlx::query_scalar(
-                "SELECT attempt_no FROM call_attempts WHERE id = $1 AND reminder_id = $2 AND org_id = $3",
-            )
-            .bind(id)
-            .bind(row.id)
-            .bind(org_id)
-            .fetch_optional(&mut **tx)
+    if Dialect::of(tx) == Dialect::Postgres {
+        // The row lock first, so that the facts below are read after any transaction that
+        // held it has committed (each statement reads afresh).
+        sqlx::query("SELECT id FROM reminders WHERE id = $1 FOR UPDATE")
+            .bind(report.reminder_id)
+            .execute(&mut **tx)
             .await?;
-            return Err(match older {
-                Some(no) => ApplyError::Conflict(format!(
+    }
+    let facts: Option<Facts> = sqlx::query_as(&FACTS)
+        .bind(report.reminder_id)
+        .bind(report.event.event_type().as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
+    let Some(facts) = facts else {
+        return Err(missing());
+    };
+    let row = facts.row;
+    let org_id = row.org_id;
+    let latest = match (facts.attempt_id, facts.attempt_no, facts.attempt_status) {
+        (Some(id), Some(no), Some(status)) => Some((id, no, status)),
+        _ => None,
+    };
+    // The attempt the report is about: the one named (by the body or the signing key), or
+    // the latest.
+    let named = report.attempt_id.or(only_attempt);
+    if let (Some(allowed), Some(named)) = (only_attempt, report.attempt_id)
+        && allowed != named
+    {
+        return Err(missing());
+    }
+    let (attempt_id, attempt_no, attempt_status) = match (named, latest) {
+        (None, Some(latest)) => latest,
+        (Some(id), Some(latest)) if id == latest.0 => latest,
+        (named, latest) => {
+            let older: Option<i64> = match named {
+                Some(id) => {
+                    sqlx::query_scalar(
+                        "SELECT attempt_no FROM call_attempts WHERE id = $1 AND reminder_id = $2",
+                    )
+                    .bind(id)
+                    .bind(row.id)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                }
+                None => None,
+            };
+            return Err(match (older, latest) {
+                // A key of another reminder's attempt: this reminder does not exist for it.
+                (None, _) if only_attempt.is_some() => missing(),
+                (None, None) => ApplyError::Conflict(
+                    "No call has been placed for this reminder.".into(),
+                ),
+                (None, Some(_)) => {
+                    ApplyError::NotFound("The reminder has no such call attempt.".into())
+                }
+                (Some(no), latest) => ApplyError::Conflict(format!(
                     "Attempt {no} is over; the reminder is on attempt {}.",
-                    latest.attempt_no
+                    latest.map_or(no, |l| l.1)
                 )),
-                None => ApplyError::NotFound("The reminder has no such call attempt.".into()),
             });
         }
     };
     let unchanged = |summary: String| Applied {
         org_id,
         reminder_id: row.id,
-        attempt_id: attempt.id,
+        attempt_id,
         changed: false,
         summary,
         status: row.status(),
         write_back: None,
     };
-    if seen(tx, &event_key(attempt.id, report)).await? {
+    let key = event_key(attempt_id, report);
+    if facts.seen > 0 || session.applied.contains(&key) {
         return Ok(unchanged(format!(
-            "Already applied: the {} of attempt {}.",
+            "Already applied: the {} of attempt {attempt_no}.",
             report.event.event_type().as_str(),
-            attempt.attempt_no
         )));
     }
-    let ended = !matches!(attempt.status.as_str(), "dialling" | "answered");
-    if attempt.status == "timed_out" {
+    let ended = !matches!(attempt_status.as_str(), "dialling" | "answered");
+    if attempt_status == "timed_out" {
         return Err(ApplyError::Conflict(format!(
-            "Attempt {} timed out before this report arrived; it is not applied.",
-            attempt.attempt_no
+            "Attempt {attempt_no} timed out before this report arrived; it is not applied."
         )));
     }
-    match (&report.event, attempt.status.as_str()) {
+    match (&report.event, attempt_status.as_str()) {
         (ReportedEvent::Answered, "answered") => {
             return Ok(unchanged("The call was already answered.".into()));
         }
         // Delivered after the call's end: the end says more.
         (ReportedEvent::Answered, _) if ended => {
             return Ok(unchanged(format!(
-                "The call had already ended ({}).",
-                attempt.status
+                "The call had already ended ({attempt_status})."
             )));
         }
         (_, status) if ended => {
             return Err(ApplyError::Conflict(format!(
-                "Attempt {} already ended ({status}).",
-                attempt.attempt_no
+                "Attempt {attempt_no} already ended ({status})."
             )));
         }
         _ => {}
     }
 
-    let profile = profile_in(tx, org_id).await?;
-    let reported = Reported {
+    let profile = session.profile(tx, org_id).await?;
+    // The events, in order: a completed whose answered has not arrived (or never will) is
+    // both.
+    let answered_first = attempt_status == "dialling";
+    let (events, response) = events_of(report, answered_first);
+    // The first transition is checked before anything is written, so a refusal leaves the
+    // transaction as it was.
+    let (first, _, _) = dispatch::plan(&events[0], &profile, now);
+    row.allows(&first, now)
+        .map_err(|refused| ApplyError::from(TransitionError::Refused(refused)))?;
+
+    let facts = FollowUpFacts {
         org_id,
-        reminder_id: row.id,
-        attempt_id: Some(attempt.id),
+        invoice_id: row.invoice_id,
+        customer_id: row.customer_id,
+        called_at: crate::db::time::from_millis(facts.dialled_at.unwrap_or_default()),
+        due_date: facts.due_date,
+        invoice_source: facts.invoice_source.unwrap_or_default(),
+        others_open: facts.others_open > 0,
     };
-    let actor = Actor::Webhook;
-    let step = async |tx: &mut Tx<'_>, event: CallEvent| {
-        dispatch::report_in(tx, &profile, reported, &event, &actor, now).await
-    };
-    let answered_first = attempt.status == "dialling";
-    let (after, response) = match &report.event {
-        ReportedEvent::Answered => (step(tx, CallEvent::Answered).await?.0, None),
-        ReportedEvent::Completed { response, .. } if response.unanswered() => {
-            (step(tx, CallEvent::NoAnswer).await?.0, Some(response))
-        }
-        ReportedEvent::Completed { response, .. } => {
-            // Completed before its answered arrived (or without one): both, in order.
-            if answered_first {
-                step(tx, CallEvent::Answered).await?;
-            }
-            let outcome = match response.as_str() {
-                "" => "completed".to_owned(),
-                name => name.to_owned(),
-            };
-            (
-                step(tx, CallEvent::Completed { outcome }).await?.0,
-                Some(response),
-            )
-        }
-        ReportedEvent::Failed {
-            response: Some(response),
-            ..
-        } if response.unanswered() => (step(tx, CallEvent::NoAnswer).await?.0, Some(response)),
-        // Agents report a busy line as a failure whose reason is "busy".
-        ReportedEvent::Failed {
-            reason,
-            response: None,
-        } if reason.eq_ignore_ascii_case("busy") => (step(tx, CallEvent::Busy).await?.0, None),
-        ReportedEvent::Failed { reason, response } => {
-            let wrong = matches!(response, Some(Response::WrongNumber));
-            let event = CallEvent::Failed {
-                reason: reason.clone(),
-                retry: !wrong,
-            };
-            (step(tx, event).await?.0, response.as_ref())
-        }
-    };
-
-    // The attempt's details.
-    let (duration, notes) = match &report.event {
-        ReportedEvent::Completed {
-            duration_seconds,
-            notes,
-            ..
-        } => (duration_seconds.map(i64::from), notes.as_str()),
-        _ => (None, ""),
-    };
-    if let Some(response) = response {
-        let promised = match response {
-            Response::PromiseToPay { date } => date.to_string(),
-            _ => String::new(),
-        };
-        let callback = match response {
-            Response::CallbackRequested { at } => Some(to_millis(*at)),
-            _ => None,
-        };
-        // A wrong number reached somebody, but not the debtor: no conversation about the debt.
-        sqlx::query(
-            "UPDATE call_attempts SET duration_seconds = COALESCE($1, duration_seconds), \
-               response = $2, notes = $3, promised_date = $4, callback_at = $5, \
-               connected = CASE WHEN $6 = 1 THEN connected ELSE 0 END \
-             WHERE id = $7",
-        )
-        .bind(duration)
-        .bind(response.as_str())
-        .bind(notes)
-        .bind(&promised)
-        .bind(callback)
-        .bind(i64::from(response.is_conversation()))
-        .bind(attempt.id)
-        .execute(&mut **tx)
-        .await?;
-    }
-
+    let written = write(tx, &profile, row, attempt_id, report, &events, response, &facts, now)
+        .await
+        .map_err(|err| ApplyError::Unfinished(Box::new(err)))?;
+    session.applied.insert(key);
+    let (after, said, write_back) = written;
     let mut summary = format!(
-        "Attempt {}: {} → reminder {}.",
-        attempt.attempt_no,
+        "Attempt {attempt_no}: {} → reminder {}.",
         report.event.event_type().as_str(),
         after.status
     );
-    let write_back = match response {
-        Some(response) => {
-            let facts = FollowUpFacts {
-                org_id,
-                invoice_id: row.invoice_id,
-                customer_id: row.customer_id,
-                called_at: crate::db::time::from_millis(attempt.dialled_at),
-            };
-            let (said, write_back) = follow_up(tx, &profile, &facts, response, now).await?;
-            if !said.is_empty() {
-                summary.push(' ');
-                summary.push_str(&said);
-            }
-            write_back
-        }
-        None => None,
-    };
+    if !said.is_empty() {
+        summary.push(' ');
+        summary.push_str(&said);
+    }
     Ok(Applied {
         org_id,
-        reminder_id: row.id,
-        attempt_id: attempt.id,
+        reminder_id: after.id,
+        attempt_id,
         changed: true,
         summary,
         status: after.status(),
@@ -364,11 +348,116 @@ pub async fn apply(
     })
 }
 
+/// The reminder's events for `report`, and the customer's response if it gave one.
+fn events_of(report: &CallReport, answered_first: bool) -> (Vec<CallEvent>, Option<&Response>) {
+    match &report.event {
+        ReportedEvent::Answered => (vec![CallEvent::Answered], None),
+        ReportedEvent::Completed { response, .. } if response.unanswered() => {
+            (vec![CallEvent::NoAnswer], Some(response))
+        }
+        ReportedEvent::Completed { response, .. } => {
+            let outcome = match response.as_str() {
+                "" => "completed".to_owned(),
+                name => name.to_owned(),
+            };
+            let mut events = Vec::with_capacity(2);
+            if answered_first {
+                events.push(CallEvent::Answered);
+            }
+            events.push(CallEvent::Completed { outcome });
+            (events, Some(response))
+        }
+        ReportedEvent::Failed {
+            response: Some(response),
+            ..
+        } if response.unanswered() => (vec![CallEvent::NoAnswer], Some(response)),
+        // Agents report a busy line as a failure whose reason is "busy".
+        ReportedEvent::Failed {
+            reason,
+            response: None,
+        } if reason.eq_ignore_ascii_case("busy") => (vec![CallEvent::Busy], None),
+        ReportedEvent::Failed { reason, response } => {
+            let wrong = matches!(response, Some(Response::WrongNumber));
+            let event = CallEvent::Failed {
+                reason: reason.clone(),
+                retry: !wrong,
+            };
+            (vec![event], response.as_ref())
+        }
+    }
+}
+
+/// The writing half of [`apply`]: the transitions (the attempt's details stored with the
+/// last), then the response's follow-up. Returns the row after, what the follow-up did, and
+/// the note for the accounting system.
+#[allow(clippy::too_many_arguments)]
+async fn write(
+    tx: &mut Tx<'_>,
+    profile: &BusinessProfile,
+    mut row: Row,
+    attempt_id: i64,
+    report: &CallReport,
+    events: &[CallEvent],
+    response: Option<&Response>,
+    facts: &FollowUpFacts,
+    now: DateTime<Utc>,
+) -> Result<(Row, String, Option<WriteBack>), ApplyError> {
+    let details = response.map(|response| {
+        let (duration_seconds, notes) = match &report.event {
+            ReportedEvent::Completed {
+                duration_seconds,
+                notes,
+                ..
+            } => (duration_seconds.map(i64::from), notes.clone()),
+            _ => (None, String::new()),
+        };
+        AttemptDetails {
+            duration_seconds,
+            response: response.as_str().to_owned(),
+            notes,
+            promised_date: match response {
+                Response::PromiseToPay { date } => date.to_string(),
+                _ => String::new(),
+            },
+            callback_at: match response {
+                Response::CallbackRequested { at } => Some(to_millis(*at)),
+                _ => None,
+            },
+            conversation: response.is_conversation(),
+        }
+    });
+    for (n, event) in events.iter().enumerate() {
+        let last = n + 1 == events.len();
+        let reported = Reported {
+            row,
+            attempt_id: Some(attempt_id),
+            details: if last { details.as_ref() } else { None },
+        };
+        row = dispatch::report_in(tx, profile, reported, event, &Actor::Webhook, now)
+            .await?
+            .0;
+    }
+    let (said, write_back) = match response {
+        Some(response) => {
+            let still_open = is_open(row.status());
+            follow_up(tx, profile, facts, still_open, response, now).await?
+        }
+        None => (String::new(), None),
+    };
+    Ok((row, said, write_back))
+}
+
+#[derive(Debug, Clone)]
 pub(crate) struct FollowUpFacts {
     pub org_id: i64,
     pub invoice_id: i64,
     pub customer_id: i64,
     pub called_at: DateTime<Utc>,
+    /// The invoice's due date (`YYYY-MM-DD`), if known.
+    pub due_date: Option<String>,
+    pub invoice_source: String,
+    /// Whether another reminder of the invoice is open.
+    pub others_open: bool,
 }
 
 /// The follow-up for `response`: what it did, in words, and the note for the accounting system.
@@ -376,6 +465,7 @@ async fn follow_up(
     tx: &mut Tx<'_>,
     profile: &BusinessProfile,
     facts: &FollowUpFacts,
+    still_open: bool,
     response: &Response,
     now: DateTime<Utc>,
 ) -> Result<(String, Option<WriteBack>), ApplyError> {
@@ -386,6 +476,7 @@ async fn follow_up(
     let note = |text: String, date: Option<NaiveDate>| {
         Some(WriteBack {
             invoice_id: facts.invoice_id,
+            invoice_source: facts.invoice_source.clone(),
             description: format!("Duecall call on {call_day}: {text}"),
             payment_expected_date: date,
         })
@@ -395,7 +486,7 @@ async fn follow_up(
             let tomorrow = local_day_start(zone, today + Duration::days(1));
             let reason = format!("The customer said on {call_day} they would pay that day.");
             hold(tx, facts, tomorrow, &reason).await?;
-            let created = ensure_follow_up(tx, profile, facts, tomorrow, &reason, now).await?;
+            let created = follow_up_at(tx, profile, facts, still_open, tomorrow, &reason, now).await?;
             (
                 format!(
                     "Calls wait until {}; {}.",
@@ -421,7 +512,7 @@ async fn follow_up(
             .bind(facts.org_id)
             .execute(&mut **tx)
             .await?;
-            let created = ensure_follow_up(tx, profile, facts, after, &reason, now).await?;
+            let created = follow_up_at(tx, profile, facts, still_open, after, &reason, now).await?;
             (
                 format!("Calls wait until after {date}; {}.", created.describe()),
                 note(
@@ -483,7 +574,7 @@ async fn follow_up(
         Response::CallbackRequested { at } => {
             let reason = format!("The customer asked on {call_day} to be called back then.");
             hold(tx, facts, *at, &reason).await?;
-            let created = ensure_follow_up(tx, profile, facts, *at, &reason, now).await?;
+            let created = follow_up_at(tx, profile, facts, still_open, *at, &reason, now).await?;
             (
                 format!(
                     "Callback at {}; {}.",
@@ -607,8 +698,25 @@ impl FollowUpMade {
     }
 }
 
-/// Makes sure a reminder will look at the invoice again at `at`: an open reminder of the
-/// invoice does (the hold keeps it until then); otherwise a follow-up reminder is made.
+/// Makes sure a reminder looks at the invoice again at `at`: the reported reminder if it is
+/// still open, or another open reminder of the invoice (the hold keeps them until then);
+/// otherwise a follow-up reminder is made.
+async fn follow_up_at(
+    tx: &mut Tx<'_>,
+    profile: &BusinessProfile,
+    facts: &FollowUpFacts,
+    still_open: bool,
+    at: DateTime<Utc>,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<FollowUpMade, sqlx::Error> {
+    if still_open || facts.others_open {
+        return Ok(FollowUpMade::Existing);
+    }
+    create_follow_up(tx, profile, facts, at, reason, now).await
+}
+
+/// [`follow_up_at`] for an invoice whose open reminders are not known yet.
 pub(crate) async fn ensure_follow_up(
     tx: &mut Tx<'_>,
     profile: &BusinessProfile,
@@ -617,11 +725,10 @@ pub(crate) async fn ensure_follow_up(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<FollowUpMade, sqlx::Error> {
-    let open: i64 = sqlx::query_scalar(
+    let open: i64 = sqlx::query_scalar(&format!(
         // `+org_id`: walk the invoice's reminders, not the organization's.
-        "SELECT COUNT(*) FROM reminders WHERE invoice_id = $1 AND +org_id = $2 \
-           AND status IN ('pending', 'paused', 'failed', 'in_progress', 'processing')",
-    )
+        "SELECT COUNT(*) FROM reminders WHERE invoice_id = $1 AND +org_id = $2 AND status IN {OPEN}"
+    ))
     .bind(facts.invoice_id)
     .bind(facts.org_id)
     .fetch_one(&mut **tx)
@@ -635,9 +742,27 @@ pub(crate) async fn ensure_follow_up(
             .bind(facts.org_id)
             .fetch_optional(&mut **tx)
             .await?;
+    let facts = FollowUpFacts {
+        due_date: due,
+        ..facts.clone()
+    };
+    create_follow_up(tx, profile, &facts, at, reason, now).await
+}
+
+/// A follow-up reminder of the invoice, due at `at`.
+async fn create_follow_up(
+    tx: &mut Tx<'_>,
+    profile: &BusinessProfile,
+    facts: &FollowUpFacts,
+    at: DateTime<Utc>,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<FollowUpMade, sqlx::Error> {
     let day = at.with_timezone(&org_zone(profile)).date_naive();
-    let offset = due
-        .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
+    let offset = facts
+        .due_date
+        .as_deref()
+        .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
         .map_or(0, |due| (day - due).num_days());
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO reminders (org_id, invoice_id, customer_id, step_offset_days, step_date, \

@@ -195,6 +195,16 @@ impl Db {
         self.writer.begin().await
     }
 
+    /// [`Db::begin`] holding SQLite's write lock from the start (`BEGIN IMMEDIATE`), for a
+    /// transaction that reads before it writes: one that began deferred could not take the
+    /// lock later if another connection wrote meanwhile. On PostgreSQL, [`Db::begin`].
+    pub async fn begin_immediate(&self) -> Result<Tx<'static>, sqlx::Error> {
+        match self.dialect {
+            Dialect::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
+            Dialect::Postgres => self.writer.begin().await,
+        }
+    }
+
     /// Refreshes the query planner's statistics of `tables` after a bulk write, so the next
     /// queries pick the right indexes at once.
     pub async fn refresh_statistics(&self, tables: &[&str]) -> Result<(), sqlx::Error> {

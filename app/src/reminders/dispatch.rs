@@ -340,14 +340,17 @@ pub async fn report(
     if !store::lock(&mut tx, org_id, reminder_id).await? {
         return Err(TransitionError::NotFound);
     }
+    let row = store::get(&mut tx, org_id, reminder_id)
+        .await?
+        .ok_or(TransitionError::NotFound)?;
     let attempt_id = latest_attempt(&mut tx, org_id, reminder_id).await?;
     let (_, change) = report_in(
         &mut tx,
         &profile,
         Reported {
-            org_id,
-            reminder_id,
+            row,
             attempt_id,
+            details: None,
         },
         &event,
         actor,
@@ -374,31 +377,15 @@ pub async fn latest_attempt(
     .await
 }
 
-/// Which reminder and attempt a report is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reported {
-    pub org_id: i64,
-    pub reminder_id: i64,
-    pub attempt_id: Option<i64>,
-}
-
-/// [`report`] inside the caller's transaction (which holds the reminder's lock): the reminder's
-/// transition, its attempt's status, and the retry of a passing failure. Returns the row after.
-pub async fn report_in(
-    tx: &mut Tx<'_>,
-    profile: &BusinessProfile,
-    reported: Reported,
+/// The reminder's transition for `event`, what it does to the lease, and the attempt's status
+/// afterwards.
+pub fn plan(
     event: &CallEvent,
-    actor: &Actor,
+    profile: &BusinessProfile,
     now: DateTime<Utc>,
-) -> Result<(Row, Change), TransitionError> {
-    let Reported {
-        org_id,
-        reminder_id,
-        attempt_id,
-    } = reported;
+) -> (Transition, Lease, &'static str) {
     let minutes = |m: u32| Duration::minutes(i64::from(m));
-    let (transition, lease, attempt_status) = match event {
+    match event {
         CallEvent::Answered => (
             Transition::Answered,
             Lease::Until(now + minutes(profile.agent_timeout_minutes)),
@@ -433,7 +420,52 @@ pub async fn report_in(
             "failed",
         ),
         CallEvent::TimedOut => (Transition::TimedOut, Lease::Keep, "timed_out"),
-    };
+    }
+}
+
+/// Which reminder and attempt a report is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reported<'a> {
+    /// The reminder as it stands, read in the transaction that holds its lock.
+    pub row: Row,
+    pub attempt_id: Option<i64>,
+    /// What the agent said about the call, stored on the attempt with its status.
+    pub details: Option<&'a AttemptDetails>,
+}
+
+/// The conversation's particulars, as the agent reported them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AttemptDetails {
+    pub duration_seconds: Option<i64>,
+    /// The customer's response (`promise_to_pay`, …).
+    pub response: String,
+    pub notes: String,
+    /// The promised payment date (`YYYY-MM-DD`), or empty.
+    pub promised_date: String,
+    pub callback_at: Option<i64>,
+    /// Whether the debtor was reached (a wrong number reached somebody else).
+    pub conversation: bool,
+}
+
+/// [`report`] inside the caller's transaction (which holds the reminder's lock and read its
+/// row): the reminder's transition, its attempt's status (and details), and the retry of a
+/// passing failure. Returns the row after.
+pub async fn report_in(
+    tx: &mut Tx<'_>,
+    profile: &BusinessProfile,
+    reported: Reported<'_>,
+    event: &CallEvent,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<(Row, Change), TransitionError> {
+    let Reported {
+        row,
+        attempt_id,
+        details,
+    } = reported;
+    let (org_id, reminder_id) = (row.org_id, row.id);
+    let minutes = |m: u32| Duration::minutes(i64::from(m));
+    let (transition, lease, attempt_status) = plan(event, profile, now);
     let request = Request {
         org_id,
         reminder_id,
@@ -446,7 +478,7 @@ pub async fn report_in(
         // The monitor's verdict stands only if nothing was heard meanwhile.
         require_expired: *event == CallEvent::TimedOut,
     };
-    let (mut row, change) = store::transition(tx, request).await?;
+    let (mut row, change) = store::transition_held(tx, row, request).await?;
     if let Some(attempt_id) = attempt_id {
         let (outcome, reason) = match event {
             CallEvent::Completed { outcome } => (outcome.as_str(), ""),
@@ -457,24 +489,49 @@ pub async fn report_in(
             CallEvent::Answered => ("", ""),
         };
         let ended = (*event != CallEvent::Answered).then_some(to_millis(now));
-        sqlx::query(
-            "UPDATE call_attempts SET status = $1, \
-               connected = CASE WHEN $2 = 1 THEN 1 ELSE connected END, \
-               answered_at = CASE WHEN $2 = 1 THEN $3 ELSE answered_at END, \
-               ended_at = COALESCE($4, ended_at), \
-               outcome = CASE WHEN $5 = '' THEN outcome ELSE $5 END, \
-               reason = CASE WHEN $6 = '' THEN reason ELSE $6 END \
-             WHERE id = $7",
-        )
-        .bind(attempt_status)
-        .bind(i64::from(*event == CallEvent::Answered))
-        .bind(to_millis(now))
-        .bind(ended)
-        .bind(outcome)
-        .bind(reason)
-        .bind(attempt_id)
-        .execute(&mut **tx)
-        .await?;
+        let answered = i64::from(*event == CallEvent::Answered);
+        let query = match details {
+            None => sqlx::query(
+                "UPDATE call_attempts SET status = $1, \
+                   connected = CASE WHEN $2 = 1 THEN 1 ELSE connected END, \
+                   answered_at = CASE WHEN $2 = 1 THEN $3 ELSE answered_at END, \
+                   ended_at = COALESCE($4, ended_at), \
+                   outcome = CASE WHEN $5 = '' THEN outcome ELSE $5 END, \
+                   reason = CASE WHEN $6 = '' THEN reason ELSE $6 END \
+                 WHERE id = $7",
+            ),
+            // A wrong number reached somebody, but not the debtor: no conversation about
+            // the debt.
+            Some(_) => sqlx::query(
+                "UPDATE call_attempts SET status = $1, \
+                   connected = CASE WHEN $13 = 0 THEN 0 WHEN $2 = 1 THEN 1 ELSE connected END, \
+                   answered_at = CASE WHEN $2 = 1 THEN $3 ELSE answered_at END, \
+                   ended_at = COALESCE($4, ended_at), \
+                   outcome = CASE WHEN $5 = '' THEN outcome ELSE $5 END, \
+                   reason = CASE WHEN $6 = '' THEN reason ELSE $6 END, \
+                   duration_seconds = COALESCE($8, duration_seconds), response = $9, \
+                   notes = $10, promised_date = $11, callback_at = $12 \
+                 WHERE id = $7",
+            ),
+        };
+        let mut query = query
+            .bind(attempt_status)
+            .bind(answered)
+            .bind(to_millis(now))
+            .bind(ended)
+            .bind(outcome)
+            .bind(reason)
+            .bind(attempt_id);
+        if let Some(details) = details {
+            query = query
+                .bind(details.duration_seconds)
+                .bind(details.response.as_str())
+                .bind(details.notes.as_str())
+                .bind(details.promised_date.as_str())
+                .bind(details.callback_at)
+                .bind(i64::from(details.conversation));
+        }
+        query.execute(&mut **tx).await?;
     }
     // A call that failed for a passing reason is tried again while attempts remain.
     if let CallEvent::Failed { retry: true, .. } = event
@@ -488,7 +545,7 @@ pub async fn report_in(
             attempt_id,
             ..Request::new(org_id, reminder_id, retry, actor, now)
         };
-        row = store::transition(tx, request).await?.0;
+        row = store::transition_held(tx, row, request).await?.0;
     }
     Ok((row, change))
 }

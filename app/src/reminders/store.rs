@@ -75,6 +75,14 @@ impl Row {
         self.kind == FOLLOW_UP
     }
 
+    /// Whether the state machine would take `transition` now (frequency rules aside: they
+    /// need the invoice's calls, which only a dial consults).
+    pub fn allows(&self, transition: &Transition, now: DateTime<Utc>) -> Result<(), Refused> {
+        self.machine(Vec::new())
+            .apply(transition.clone(), now)
+            .map(|_| ())
+    }
+
     /// The state machine's view of the row, with the invoice's recent calls.
     fn machine(&self, calls: Vec<Attempt>) -> Reminder {
         Reminder {
@@ -172,6 +180,19 @@ pub async fn transition(
     .bind(request.org_id)
     .fetch_one(&mut **tx)
     .await?;
+    transition_held(tx, row, request).await
+}
+
+/// [`transition`] of a reminder whose lock `tx` holds already and whose current row the
+/// caller read in `tx` (or got back from the previous transition): no second lock and read.
+pub async fn transition_held(
+    tx: &mut Tx<'_>,
+    row: Row,
+    request: Request<'_>,
+) -> Result<(Row, Change), TransitionError> {
+    if row.id != request.reminder_id || row.org_id != request.org_id {
+        return Err(TransitionError::NotFound);
+    }
     if let Some(claimant) = request.claimant
         && (row.claimed_by != claimant
             || !matches!(row.status(), Status::InProgress | Status::Processing))

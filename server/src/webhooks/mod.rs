@@ -6,6 +6,7 @@ pub mod livekit;
 pub mod sender;
 pub mod signature;
 pub mod test_event;
+pub mod writer;
 
 use std::sync::Arc;
 
@@ -27,6 +28,8 @@ pub struct Webhooks {
     pub keys: Arc<Keys>,
     pub clock: Arc<dyn Clock>,
     pub live: Hub,
+    /// Applies call-status reports in groups (see [`writer`]).
+    pub writer: writer::Writer,
     pub max_body_bytes: usize,
     /// Verifies LiveKit's webhooks (when LiveKit is configured).
     pub livekit: Option<livekit_api::webhooks::WebhookReceiver>,

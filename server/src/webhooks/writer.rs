@@ -1,0 +1,575 @@
+//! Group commit for call-status reports.
+//!
+//! Every report is a short transaction that writes a handful of rows. Run one transaction per
+//! request and the requests queue for the database's write lock (SQLite has one writer), each
+//! paying for its own `BEGIN` and `COMMIT` and for the pool's hand-over between them. Instead,
+//! handlers hand their report to a writer task, which takes every report that queued up while
+//! it was busy and applies them in one transaction: one `BEGIN`, one statement storing all the
+//! deliveries, each report's own statements, one `COMMIT`. Each sender is answered only after
+//! that commit, so an answer of 200 still means "stored" and a crash loses nothing that was
+//! acknowledged.
+//!
+//! A report refused before it wrote anything (unknown reminder, a call that moved on) is
+//! answered and stored in the same batch. A failure after a report began to write, or a
+//! database error, rolls the batch back and applies its reports again one by one, each in a
+//! transaction of its own — exactly as if they had come alone.
+//!
+//! On SQLite there is one writer task (one writing connection). On PostgreSQL there are
+//! several, each with its own connection; reports go to a writer by reminder, so two reports
+//! of one call are never applied in two transactions at once.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, OnceLock};
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use futures_util::FutureExt;
+use tokio::sync::{mpsc, oneshot};
+
+use app::calls::apply::{self, ApplyError, Session, WriteBack};
+use app::calls::live::Hub;
+use app::calls::report::CallReport;
+use app::db::time::to_millis;
+use app::db::{Db, Dialect, Tx};
+
+/// The most reports one transaction takes.
+const MAX_BATCH: usize = 256;
+/// Writers on PostgreSQL (each holds a connection while it writes).
+const POSTGRES_WRITERS: usize = 4;
+
+const SOURCE: &str = "call_status";
+
+/// One delivery of a report, as the handler received it.
+pub struct Delivery {
+    /// `id:<webhook-id>` or `sha256:<body hash>`: repeats of a delivery share it.
+    pub key: String,
+    /// The request's headers (without signatures) and body, as stored.
+    pub headers: String,
+    pub body: String,
+    /// The parsed report, or why the body is not one.
+    pub report: Result<CallReport, String>,
+    /// The attempt whose key signed it, if it was signed with an attempt's key.
+    pub only_attempt: Option<i64>,
+    pub now: DateTime<Utc>,
+}
+
+/// What the sender is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl Answer {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "The event could not be stored; send it again.",
+        )
+    }
+}
+
+struct Job {
+    delivery: Delivery,
+    reply: oneshot::Sender<Answer>,
+}
+
+/// Hands reports to the writer tasks (started on first use, inside the server's runtime).
+#[derive(Clone)]
+pub struct Writer {
+    db: Db,
+    live: Hub,
+    queues: Arc<OnceLock<Vec<mpsc::UnboundedSender<Job>>>>,
+}
+
+impl Writer {
+    pub fn new(db: Db, live: Hub) -> Self {
+        Self {
+            db,
+            live,
+            queues: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// Applies `delivery` (with whatever else is queued) and returns the sender's answer once
+    /// it is committed.
+    pub async fn submit(&self, delivery: Delivery) -> Answer {
+        let queues = self.queues.get_or_init(|| self.start());
+        let shard = match &delivery.report {
+            Ok(report) => report.reminder_id.unsigned_abs() as usize,
+            Err(_) => {
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                delivery.key.hash(&mut hasher);
+                hasher.finish() as usize
+            }
+        } % queues.len();
+        let (reply, answer) = oneshot::channel();
+        if queues[shard].send(Job { delivery, reply }).is_err() {
+            return Answer::internal();
+        }
+        answer.await.unwrap_or_else(|_| Answer::internal())
+    }
+
+    fn start(&self) -> Vec<mpsc::UnboundedSender<Job>> {
+        let writers = match self.db.dialect() {
+            Dialect::Sqlite => 1,
+            Dialect::Postgres => POSTGRES_WRITERS,
+        };
+        (0..writers)
+            .map(|_| {
+                let (sender, receiver) = mpsc::unbounded_channel();
+                tokio::spawn(run(self.db.clone(), self.live.clone(), receiver));
+                sender
+            })
+            .collect()
+    }
+}
+
+async fn run(db: Db, live: Hub, mut queue: mpsc::UnboundedReceiver<Job>) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let batch = std::mem::take(&mut jobs);
+        let n = batch.len();
+        let t0 = std::time::Instant::now();
+        // A panic fails this batch's senders (they are answered 500), not the writer.
+        let done = std::panic::AssertUnwindSafe(apply_batch(&db, &live, batch))
+            .catch_unwind()
+            .await;
+        if done.is_err() {
+            tracing::error!("the call-status writer panicked; its batch was answered 500");
+        }
+        if std::env::var("XX_STATS").is_ok() {
+            static C: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            if C.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 200 == 0 {
+                eprintln!("batch {n} in {:?} ({:?}/report)", t0.elapsed(), t0.elapsed() / n as u32);
+            }
+        }
+    }
+}
+
+/// Applies `jobs` in one transaction, or one by one when that fails, and answers each.
+async fn apply_batch(db: &Db, live: &Hub, jobs: Vec<Job>) {
+    let deliveries: Vec<&Delivery> = jobs.iter().map(|job| &job.delivery).collect();
+    let answers = match in_one_transaction(db, &deliveries).await {
+        Ok(done) => Some(done),
+        Err(err) if jobs.len() > 1 => {
+            tracing::warn!(error = %err, reports = jobs.len(), "call-status batch rolled back; applying its reports one by one");
+            None
+        }
+        Err(err) => {
+            tracing::debug!(error = %err, "call-status report rolled back");
+            None
+        }
+    };
+    let answers = match answers {
+        Some(done) => done,
+        None => {
+            let mut done = Vec::with_capacity(jobs.len());
+            for delivery in &deliveries {
+                done.push(alone(db, delivery).await);
+            }
+            done
+        }
+    };
+    let mut notified = HashSet::new();
+    for (job, (answer, changed_org)) in jobs.into_iter().zip(answers) {
+        if let Some(org) = changed_org
+            && notified.insert(org)
+        {
+            live.notify(org);
+        }
+        // The sender may have gone (timed out): the report is applied all the same.
+        let _ = job.reply.send(answer);
+    }
+}
+
+/// One delivery in a transaction of its own, after its batch failed: a refusal found only
+/// after the report began to write is stored with its answer; a database error is a 500.
+async fn alone(db: &Db, delivery: &Delivery) -> (Answer, Option<i64>) {
+    match in_one_transaction(db, &[delivery]).await {
+        Ok(mut done) => done.remove(0),
+        Err(Failure::Refused(refused)) => match store_refusal(db, delivery, &refused).await {
+            Ok(answer) => (answer, None),
+            Err(err) => {
+                tracing::error!(error = %err, "storing a refused call-status report failed");
+                (Answer::internal(), None)
+            }
+        },
+        Err(err) => {
+            tracing::error!(error = %err, "call-status webhook failed");
+            (Answer::internal(), None)
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    /// Refused after it had begun to write (rolled back).
+    #[error("{0}")]
+    Refused(ApplyError),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// A delivery received before: its row's id and answer.
+struct Known {
+    id: i64,
+    status_code: i64,
+    result: String,
+}
+
+/// A delivery's row in `webhook_events`, written when its batch commits.
+struct Record<'a> {
+    delivery: &'a Delivery,
+    status: StatusCode,
+    result: String,
+    event_type: &'static str,
+    org_id: Option<i64>,
+    reminder_id: Option<i64>,
+    attempt_id: Option<i64>,
+    event_key: Option<String>,
+    /// How often it was received in this batch.
+    deliveries: i64,
+}
+
+impl<'a> Record<'a> {
+    fn bare(delivery: &'a Delivery, status: StatusCode, result: &str) -> Self {
+        Self {
+            delivery,
+            status,
+            result: result.to_owned(),
+            event_type: delivery
+                .report
+                .as_ref()
+                .map_or("", |report| report.event.event_type().as_str()),
+            org_id: None,
+            reminder_id: None,
+            attempt_id: None,
+            event_key: None,
+            deliveries: 1,
+        }
+    }
+}
+
+/// Applies every delivery in one transaction and returns each one's answer (and the
+/// organization whose calls changed), committed.
+async fn in_one_transaction(
+    db: &Db,
+    deliveries: &[&Delivery],
+) -> Result<Vec<(Answer, Option<i64>)>, Failure> {
+    // SQLite's write lock from the start: the batch reads before it writes.
+    let mut tx = db.begin_immediate().await?;
+    let known = known_deliveries(&mut tx, db.dialect(), deliveries).await?;
+    let mut session = Session::default();
+    let mut connected: HashMap<i64, bool> = HashMap::new();
+    let mut answers: Vec<(Answer, Option<i64>)> = Vec::with_capacity(deliveries.len());
+    let mut records: Vec<Record> = Vec::with_capacity(deliveries.len());
+    // Index in `records` of each delivery key's first report in this batch.
+    let mut first: HashMap<&str, usize> = HashMap::new();
+    // Repeats of deliveries received before this batch.
+    let mut repeats: HashMap<&str, i64> = HashMap::new();
+    for &delivery in deliveries {
+        let key = delivery.key.as_str();
+        if let Some(&at) = first.get(key) {
+            let earlier = &mut records[at];
+            earlier.deliveries += 1;
+            let detail = format!("Delivery already received: {}", earlier.result);
+            answers.push((Answer::new(earlier.status, "duplicate", detail), None));
+            continue;
+        }
+        if let Some(row) = known.get(key) {
+            *repeats.entry(key).or_insert(0) += 1;
+            let status = u16::try_from(row.status_code)
+                .ok()
+                .and_then(|code| StatusCode::from_u16(code).ok())
+                .unwrap_or(StatusCode::OK);
+            let detail = format!(
+                "Delivery already received (event {}): {}",
+                row.id, row.result
+            );
+            answers.push((Answer::new(status, "duplicate", detail), None));
+            continue;
+        }
+        first.insert(key, records.len());
+        let report = match &delivery.report {
+            Ok(report) => report,
+            Err(invalid) => {
+                records.push(Record::bare(delivery, StatusCode::BAD_REQUEST, invalid));
+                answers.push((
+                    Answer::new(StatusCode::BAD_REQUEST, "invalid_event", invalid.as_str()),
+                    None,
+                ));
+                continue;
+            }
+        };
+        match apply::apply(
+            &mut tx,
+            &mut session,
+            report,
+            delivery.only_attempt,
+            delivery.now,
+        )
+        .await
+        {
+            Ok(applied) => {
+                if let Some(write_back) = &applied.write_back {
+                    queue_write_back(&mut tx, &mut connected, applied.org_id, write_back).await?;
+                }
+                let result = if applied.changed {
+                    "applied"
+                } else {
+                    "unchanged"
+                };
+                records.push(Record {
+                    org_id: Some(applied.org_id),
+                    reminder_id: Some(applied.reminder_id),
+                    attempt_id: Some(applied.attempt_id),
+                    event_key: applied
+                        .changed
+                        .then(|| apply::event_key(applied.attempt_id, report)),
+                    ..Record::bare(delivery, StatusCode::OK, &applied.summary)
+                });
+                answers.push((
+                    Answer::new(StatusCode::OK, result, applied.summary),
+                    applied.changed.then_some(applied.org_id),
+                ));
+            }
+            Err(refused @ (ApplyError::NotFound(_) | ApplyError::Conflict(_))) => {
+                // Nothing of the report was written; its delivery is stored with the answer.
+                let (record, answer) = refusal(&mut tx, delivery, report, &refused).await?;
+                records.push(record);
+                answers.push((answer, None));
+            }
+            Err(ApplyError::Db(err)) => return Err(err.into()),
+            Err(ApplyError::Internal(err)) => return Err(Failure::Internal(err)),
+            Err(unfinished @ ApplyError::Unfinished(_)) => {
+                return Err(match unfinished.cause() {
+                    ApplyError::NotFound(_) | ApplyError::Conflict(_) => {
+                        Failure::Refused(unfinished)
+                    }
+                    other => Failure::Internal(other.to_string()),
+                });
+            }
+        }
+    }
+    store(&mut tx, db.dialect(), &records, &repeats).await?;
+    tx.commit().await?;
+    Ok(answers)
+}
+
+/// The deliveries of the batch that were received before, by key.
+async fn known_deliveries(
+    tx: &mut Tx<'_>,
+    dialect: Dialect,
+    deliveries: &[&Delivery],
+) -> Result<HashMap<String, Known>, sqlx::Error> {
+    let keys: Vec<&str> = deliveries
+        .iter()
+        .map(|d| d.key.as_str())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let sql = format!(
+        "SELECT delivery_key, id, status_code, result FROM webhook_events \
+         WHERE source = '{SOURCE}' AND delivery_key IN ({})",
+        dialect
+            .placeholders(keys.len())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mut query = sqlx::query_as::<_, (String, i64, i64, String)>(&sql);
+    for key in &keys {
+        query = query.bind(*key);
+    }
+    let rows = query.fetch_all(&mut **tx).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(key, id, status_code, result)| {
+            (
+                key,
+                Known {
+                    id,
+                    status_code,
+                    result,
+                },
+            )
+        })
+        .collect())
+}
+
+const RECORD_COLUMNS: usize = 12;
+
+/// Writes the batch's deliveries in one statement: a new row for each first delivery (a
+/// delivery another instance stored meanwhile is counted instead), and the count of each
+/// delivery received again.
+async fn store(
+    tx: &mut Tx<'_>,
+    dialect: Dialect,
+    records: &[Record<'_>],
+    repeats: &HashMap<&str, i64>,
+) -> Result<(), sqlx::Error> {
+    let rows = records.len() + repeats.len();
+    if rows == 0 {
+        return Ok(());
+    }
+    let mut placeholders = dialect.placeholders(rows * RECORD_COLUMNS);
+    let values: Vec<String> = (0..rows)
+        .map(|_| {
+            let row: Vec<String> = placeholders.by_ref().take(RECORD_COLUMNS).collect();
+            format!("('{SOURCE}', {})", row.join(", "))
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO webhook_events (source, delivery_key, headers, body, received_at, \
+           status_code, result, event_type, org_id, reminder_id, attempt_id, event_key, deliveries) \
+         VALUES {} \
+         ON CONFLICT (source, delivery_key) \
+         DO UPDATE SET deliveries = webhook_events.deliveries + excluded.deliveries",
+        values.join(", ")
+    );
+    let mut query = sqlx::query(&sql);
+    for record in records {
+        query = query
+            .bind(record.delivery.key.as_str())
+            .bind(record.delivery.headers.as_str())
+            .bind(record.delivery.body.as_str())
+            .bind(to_millis(record.delivery.now))
+            .bind(i64::from(record.status.as_u16()))
+            .bind(record.result.as_str())
+            .bind(record.event_type)
+            .bind(record.org_id)
+            .bind(record.reminder_id)
+            .bind(record.attempt_id)
+            .bind(record.event_key.as_deref())
+            .bind(record.deliveries);
+    }
+    // A repeat always meets its row: only the count is taken from it.
+    for (key, count) in repeats {
+        query = query
+            .bind(*key)
+            .bind("")
+            .bind("")
+            .bind(0_i64)
+            .bind(0_i64)
+            .bind("")
+            .bind("")
+            .bind(None::<i64>)
+            .bind(None::<i64>)
+            .bind(None::<i64>)
+            .bind(None::<&str>)
+            .bind(*count);
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// The answer to a refused report and its delivery's row: shown on the reminder's page only
+/// when the sender may speak about that reminder.
+async fn refusal<'a>(
+    tx: &mut Tx<'_>,
+    delivery: &'a Delivery,
+    report: &CallReport,
+    refused: &ApplyError,
+) -> Result<(Record<'a>, Answer), sqlx::Error> {
+    let (status, code) = match refused.cause() {
+        ApplyError::NotFound(_) => (StatusCode::NOT_FOUND, "unknown_reminder"),
+        _ => (StatusCode::CONFLICT, "illegal_transition"),
+    };
+    let message = refused.cause().to_string();
+    let owner: Option<i64> = match delivery.only_attempt {
+        None => {
+            sqlx::query_scalar("SELECT org_id FROM reminders WHERE id = $1")
+                .bind(report.reminder_id)
+                .fetch_optional(&mut **tx)
+                .await?
+        }
+        Some(attempt) => {
+            sqlx::query_scalar(
+                "SELECT org_id FROM call_attempts WHERE id = $1 AND reminder_id = $2",
+            )
+            .bind(attempt)
+            .bind(report.reminder_id)
+            .fetch_optional(&mut **tx)
+            .await?
+        }
+    };
+    let record = Record {
+        org_id: owner,
+        reminder_id: owner.map(|_| report.reminder_id),
+        ..Record::bare(delivery, status, &message)
+    };
+    Ok((record, Answer::new(status, code, message)))
+}
+
+/// Stores a delivery refused after its report began to write (its batch was rolled back).
+async fn store_refusal(
+    db: &Db,
+    delivery: &Delivery,
+    refused: &ApplyError,
+) -> Result<Answer, sqlx::Error> {
+    let Ok(report) = &delivery.report else {
+        unreachable!("only a parsed report can be refused");
+    };
+    let mut tx = db.begin_immediate().await?;
+    let (record, answer) = refusal(&mut tx, delivery, report, refused).await?;
+    store(&mut tx, db.dialect(), &[record], &HashMap::new()).await?;
+    tx.commit().await?;
+    Ok(answer)
+}
+
+/// Queues the outcome's note for the invoice in Zoho Books, if it came from there and the
+/// organization is connected; the write-back engine delivers it with retries.
+async fn queue_write_back(
+    tx: &mut Tx<'_>,
+    connected: &mut HashMap<i64, bool>,
+    org_id: i64,
+    write_back: &WriteBack,
+) -> Result<(), Failure> {
+    use crate::integrations::store::{PROVIDER, SOURCE as ZOHO_SOURCE};
+    if write_back.invoice_source != ZOHO_SOURCE {
+        return Ok(());
+    }
+    let is_connected = match connected.get(&org_id) {
+        Some(known) => *known,
+        None => {
+            let found: Option<i64> = sqlx::query_scalar(
+                "SELECT org_id FROM integration_connections \
+                 WHERE org_id = $1 AND provider = $2 AND status <> 'choosing'",
+            )
+            .bind(org_id)
+            .bind(PROVIDER)
+            .fetch_optional(&mut **tx)
+            .await?;
+            connected.insert(org_id, found.is_some());
+            found.is_some()
+        }
+    };
+    if !is_connected {
+        return Ok(());
+    }
+    // A failure here fails the whole report (the agent sends it again): no outcome is
+    // applied without its write-back.
+    crate::integrations::writeback::enqueue(
+        tx,
+        org_id,
+        write_back.invoice_id,
+        &write_back.description,
+        write_back.payment_expected_date,
+    )
+    .await
+    .map_err(|err| Failure::Internal(format!("queueing the write-back: {err}")))?;
+    Ok(())
+}
