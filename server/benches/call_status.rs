@@ -160,7 +160,10 @@ where
                         (false, Ok(body)) => Some(format!(
                             "{} {}",
                             status.as_u16(),
-                            String::from_utf8_lossy(&body).chars().take(120).collect::<String>()
+                            String::from_utf8_lossy(&body)
+                                .chars()
+                                .take(120)
+                                .collect::<String>()
                         )),
                         (false, Err(_)) => Some(status.as_u16().to_string()),
                     }
@@ -216,9 +219,9 @@ fn main() {
             .split(',')
             .filter_map(|r| r.trim().parse().ok())
             .collect();
-        let max_rate = rates.iter().copied().max().unwrap_or(1000);
-        // Two reports per reminder (answered, then completed).
-        let reminders = (max_rate as usize * seconds as usize).div_ceil(2) + 1;
+        // Two reports per reminder (answered, then completed); every run has its own.
+        let requests: usize = rates.iter().map(|&rate| rate as usize * seconds as usize).sum();
+        let reminders = requests.div_ceil(2) + 1;
         support::on_each_backend("duecall_bench_webhook", |backend, url| {
             let rates = rates.clone();
             async move {

@@ -710,10 +710,8 @@ async fn reports_arriving_together_are_each_answered_as_if_alone() {
             }
         }
         sent.push(("ghost".into(), answered(987_654, 1)));
-        let answers = futures_util::future::join_all(
-            sent.iter().map(|(id, body)| f.signed(id, body)),
-        )
-        .await;
+        let answers =
+            futures_util::future::join_all(sent.iter().map(|(id, body)| f.signed(id, body))).await;
 
         let mut results: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
         for ((id, _), res) in sent.iter().zip(&answers) {
@@ -745,7 +743,11 @@ async fn reports_arriving_together_are_each_answered_as_if_alone() {
             .fetch_all(f.app.db.pool())
             .await
             .unwrap();
-            assert_eq!(history, ["claim", "dial", "answered", "completed"], "{reminder}");
+            assert_eq!(
+                history,
+                ["claim", "dial", "answered", "completed"],
+                "{reminder}"
+            );
         }
         // One follow-up reminder per invoice; every delivery stored once, counted twice.
         let follow_ups: i64 = sqlx::query_scalar(
@@ -797,7 +799,10 @@ async fn a_report_failing_midway_spares_the_reports_beside_it() {
             ],
         };
         for statement in &ddl {
-            sqlx::query(statement).execute(f.app.db.pool()).await.unwrap();
+            sqlx::query(statement)
+                .execute(f.app.db.pool())
+                .await
+                .unwrap();
         }
         let pays_today =
             json!({"connected": true, "duration": 40, "customer_response": "will_pay_today"});
@@ -808,10 +813,8 @@ async fn a_report_failing_midway_spares_the_reports_beside_it() {
             .enumerate()
             .map(|(n, &(reminder, _))| (format!("c{n}"), completed(reminder, pays_today.clone())))
             .collect();
-        let answers = futures_util::future::join_all(
-            sent.iter().map(|(id, body)| f.signed(id, body)),
-        )
-        .await;
+        let answers =
+            futures_util::future::join_all(sent.iter().map(|(id, body)| f.signed(id, body))).await;
         assert_error(&answers[0], StatusCode::INTERNAL_SERVER_ERROR, "internal");
         for res in &answers[1..] {
             assert_eq!(res.status, StatusCode::OK, "{}", res.body);
@@ -821,13 +824,12 @@ async fn a_report_failing_midway_spares_the_reports_beside_it() {
         let (status, _) = f.reminder(broken).await;
         assert_eq!(status, "in_progress");
         assert_eq!(broken_state(&f, broken).await, broken_before);
-        let events: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM reminder_events WHERE reminder_id = $1",
-        )
-        .bind(broken)
-        .fetch_one(f.app.db.pool())
-        .await
-        .unwrap();
+        let events: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM reminder_events WHERE reminder_id = $1")
+                .bind(broken)
+                .fetch_one(f.app.db.pool())
+                .await
+                .unwrap();
         assert_eq!(events, 2, "claim and dial only");
         for &(reminder, _) in &f.calls[1..] {
             assert_eq!(f.reminder(reminder).await.0, "completed");

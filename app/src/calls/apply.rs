@@ -235,24 +235,23 @@ pub async fn apply(
         (None, Some(latest)) => latest,
         (Some(id), Some(latest)) if id == latest.0 => latest,
         (named, latest) => {
-            let older: Option<i64> = match named {
-                Some(id) => {
-                    sqlx::query_scalar(
+            let older: Option<i64> =
+                match named {
+                    Some(id) => sqlx::query_scalar(
                         "SELECT attempt_no FROM call_attempts WHERE id = $1 AND reminder_id = $2",
                     )
                     .bind(id)
                     .bind(row.id)
                     .fetch_optional(&mut **tx)
-                    .await?
-                }
-                None => None,
-            };
+                    .await?,
+                    None => None,
+                };
             return Err(match (older, latest) {
                 // A key of another reminder's attempt: this reminder does not exist for it.
                 (None, _) if only_attempt.is_some() => missing(),
-                (None, None) => ApplyError::Conflict(
-                    "No call has been placed for this reminder.".into(),
-                ),
+                (None, None) => {
+                    ApplyError::Conflict("No call has been placed for this reminder.".into())
+                }
                 (None, Some(_)) => {
                     ApplyError::NotFound("The reminder has no such call attempt.".into())
                 }
@@ -323,9 +322,11 @@ pub async fn apply(
         invoice_source: facts.invoice_source.unwrap_or_default(),
         others_open: facts.others_open > 0,
     };
-    let written = write(tx, &profile, row, attempt_id, report, &events, response, &facts, now)
-        .await
-        .map_err(|err| ApplyError::Unfinished(Box::new(err)))?;
+    let written = write(
+        tx, &profile, row, attempt_id, report, &events, response, &facts, now,
+    )
+    .await
+    .map_err(|err| ApplyError::Unfinished(Box::new(err)))?;
     session.applied.insert(key);
     let (after, said, write_back) = written;
     let mut summary = format!(
@@ -486,7 +487,8 @@ async fn follow_up(
             let tomorrow = local_day_start(zone, today + Duration::days(1));
             let reason = format!("The customer said on {call_day} they would pay that day.");
             hold(tx, facts, tomorrow, &reason).await?;
-            let created = follow_up_at(tx, profile, facts, still_open, tomorrow, &reason, now).await?;
+            let created =
+                follow_up_at(tx, profile, facts, still_open, tomorrow, &reason, now).await?;
             (
                 format!(
                     "Calls wait until {}; {}.",

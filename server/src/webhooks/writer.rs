@@ -122,17 +122,44 @@ impl Writer {
     }
 
     fn start(&self) -> Vec<mpsc::UnboundedSender<Job>> {
-        let writers = match self.db.dialect() {
-            Dialect::Sqlite => 1,
-            Dialect::Postgres => POSTGRES_WRITERS,
-        };
-        (0..writers)
-            .map(|_| {
+        match self.db.dialect() {
+            Dialect::Sqlite => {
+                // SQLite's connection does its work on a thread of its own and wakes the task
+                // that awaits each statement. On the server's busy runtime a woken task
+                // waits its turn behind the requests in flight — a tenth of a millisecond and
+                // more per statement, all while holding the write lock. The writer therefore
+                // has a thread and a runtime to itself, where it runs the moment it is woken.
                 let (sender, receiver) = mpsc::unbounded_channel();
-                tokio::spawn(run(self.db.clone(), self.live.clone(), receiver));
-                sender
-            })
-            .collect()
+                let (db, live) = (self.db.clone(), self.live.clone());
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                match runtime {
+                    Ok(runtime) => {
+                        let spawned = std::thread::Builder::new()
+                            .name("call-status-writer".into())
+                            .spawn(move || runtime.block_on(run(db, live, receiver)));
+                        if let Err(err) = spawned {
+                            tracing::error!(error = %err, "the call-status writer thread did not start");
+                        }
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "no runtime for the call-status writer; it shares the server's");
+                        tokio::spawn(run(db, live, receiver));
+                    }
+                }
+                vec![sender]
+            }
+            // PostgreSQL's connections belong to the server's runtime (their sockets are
+            // registered with it), so its writers run there.
+            Dialect::Postgres => (0..POSTGRES_WRITERS)
+                .map(|_| {
+                    let (sender, receiver) = mpsc::unbounded_channel();
+                    tokio::spawn(run(self.db.clone(), self.live.clone(), receiver));
+                    sender
+                })
+                .collect(),
+        }
     }
 }
 
@@ -140,20 +167,12 @@ async fn run(db: Db, live: Hub, mut queue: mpsc::UnboundedReceiver<Job>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let batch = std::mem::take(&mut jobs);
-        let n = batch.len();
-        let t0 = std::time::Instant::now();
         // A panic fails this batch's senders (they are answered 500), not the writer.
         let done = std::panic::AssertUnwindSafe(apply_batch(&db, &live, batch))
             .catch_unwind()
             .await;
         if done.is_err() {
             tracing::error!("the call-status writer panicked; its batch was answered 500");
-        }
-        if std::env::var("XX_STATS").is_ok() {
-            static C: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-            if C.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 200 == 0 {
-                eprintln!("batch {n} in {:?} ({:?}/report)", t0.elapsed(), t0.elapsed() / n as u32);
-            }
         }
     }
 }
@@ -390,7 +409,9 @@ async fn known_deliveries(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let mut query = sqlx::query_as::<_, (String, i64, i64, String)>(&sql);
+    // Not kept prepared: one statement per batch size would crowd the connection's cache of
+    // prepared statements and push out the ones every report runs.
+    let mut query = sqlx::query_as::<_, (String, i64, i64, String)>(&sql).persistent(false);
     for key in &keys {
         query = query.bind(*key);
     }
@@ -440,7 +461,7 @@ async fn store(
          DO UPDATE SET deliveries = webhook_events.deliveries + excluded.deliveries",
         values.join(", ")
     );
-    let mut query = sqlx::query(&sql);
+    let mut query = sqlx::query(&sql).persistent(false);
     for record in records {
         query = query
             .bind(record.delivery.key.as_str())
