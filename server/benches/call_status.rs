@@ -208,6 +208,14 @@ fn line(label: &str, rate: u32, run: &Run) {
 }
 
 fn main() {
+    // Warnings of the webhook path (a batch rolled back, say) show beside the figures.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BENCH_LOG")
+                .unwrap_or_else(|_| "server::webhooks=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

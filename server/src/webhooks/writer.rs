@@ -4,8 +4,9 @@
 //! request and the requests queue for the database's write lock (SQLite has one writer), each
 //! paying for its own `BEGIN` and `COMMIT` and for the pool's hand-over between them. Instead,
 //! handlers hand their report to a writer task, which takes every report that queued up while
-//! it was busy and applies them in one transaction: one `BEGIN`, one statement storing all the
-//! deliveries, each report's own statements, one `COMMIT`. Each sender is answered only after
+//! it was busy and applies them in one transaction: `BEGIN IMMEDIATE`, one statement finding
+//! the deliveries received before, each report's own statements, one statement storing every
+//! delivery with its answer, one `COMMIT`. Each sender is answered only after
 //! that commit, so an answer of 200 still means "stored" and a crash loses nothing that was
 //! acknowledged.
 //!
@@ -14,12 +15,12 @@
 //! database error, rolls the batch back and applies its reports again one by one, each in a
 //! transaction of its own — exactly as if they had come alone.
 //!
-//! On SQLite there is one writer task (one writing connection). On PostgreSQL there are
-//! several, each with its own connection; reports go to a writer by reminder, so two reports
-//! of one call are never applied in two transactions at once.
+//! That is SQLite's way: it has one writing connection, and its writer task has a thread to
+//! itself. PostgreSQL takes many writers at once and merges their commits' flushes to disk
+//! itself, so there each report is applied in a transaction of its own, on the handler's task,
+//! exactly as a batch of one (row locks keep two reports of one reminder apart).
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
 use std::sync::{Arc, OnceLock};
 
 use axum::http::StatusCode;
@@ -35,8 +36,6 @@ use app::db::{Db, Dialect, Tx};
 
 /// The most reports one transaction takes.
 const MAX_BATCH: usize = 256;
-/// Writers on PostgreSQL (each holds a connection while it writes).
-const POSTGRES_WRITERS: usize = 4;
 
 const SOURCE: &str = "call_status";
 
@@ -85,12 +84,13 @@ struct Job {
     reply: oneshot::Sender<Answer>,
 }
 
-/// Hands reports to the writer tasks (started on first use, inside the server's runtime).
+/// Hands reports to the writer (on SQLite; started on first use), or applies them in the
+/// handler's own transaction (on PostgreSQL).
 #[derive(Clone)]
 pub struct Writer {
     db: Db,
     live: Hub,
-    queues: Arc<OnceLock<Vec<mpsc::UnboundedSender<Job>>>>,
+    queue: Arc<OnceLock<mpsc::UnboundedSender<Job>>>,
 }
 
 impl Writer {
@@ -98,68 +98,56 @@ impl Writer {
         Self {
             db,
             live,
-            queues: Arc::new(OnceLock::new()),
+            queue: Arc::new(OnceLock::new()),
         }
     }
 
     /// Applies `delivery` (with whatever else is queued) and returns the sender's answer once
     /// it is committed.
     pub async fn submit(&self, delivery: Delivery) -> Answer {
-        let queues = self.queues.get_or_init(|| self.start());
-        let shard = match &delivery.report {
-            Ok(report) => report.reminder_id.unsigned_abs() as usize,
-            Err(_) => {
-                let mut hasher = std::collections::hash_map::DefaultHasher::new();
-                delivery.key.hash(&mut hasher);
-                hasher.finish() as usize
+        if self.db.dialect() == Dialect::Postgres {
+            // PostgreSQL takes concurrent writers and merges their commits' disk flushes
+            // itself; each report is a transaction of its own, on a pooled connection.
+            let (answer, changed) = alone(&self.db, &delivery).await;
+            if let Some(org) = changed {
+                self.live.notify(org);
             }
-        } % queues.len();
+            return answer;
+        }
+        let queue = self.queue.get_or_init(|| self.start());
         let (reply, answer) = oneshot::channel();
-        if queues[shard].send(Job { delivery, reply }).is_err() {
+        if queue.send(Job { delivery, reply }).is_err() {
             return Answer::internal();
         }
         answer.await.unwrap_or_else(|_| Answer::internal())
     }
 
-    fn start(&self) -> Vec<mpsc::UnboundedSender<Job>> {
-        match self.db.dialect() {
-            Dialect::Sqlite => {
-                // SQLite's connection does its work on a thread of its own and wakes the task
-                // that awaits each statement. On the server's busy runtime a woken task
-                // waits its turn behind the requests in flight — a tenth of a millisecond and
-                // more per statement, all while holding the write lock. The writer therefore
-                // has a thread and a runtime to itself, where it runs the moment it is woken.
-                let (sender, receiver) = mpsc::unbounded_channel();
-                let (db, live) = (self.db.clone(), self.live.clone());
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build();
-                match runtime {
-                    Ok(runtime) => {
-                        let spawned = std::thread::Builder::new()
-                            .name("call-status-writer".into())
-                            .spawn(move || runtime.block_on(run(db, live, receiver)));
-                        if let Err(err) = spawned {
-                            tracing::error!(error = %err, "the call-status writer thread did not start");
-                        }
-                    }
-                    Err(err) => {
-                        tracing::warn!(error = %err, "no runtime for the call-status writer; it shares the server's");
-                        tokio::spawn(run(db, live, receiver));
-                    }
+    /// The SQLite writer. SQLite's connection does its work on a thread of its own and wakes
+    /// the task that awaits each statement; on the server's busy runtime a woken task waits
+    /// its turn behind the requests in flight — a tenth of a millisecond and more per
+    /// statement, all while holding the write lock. The writer therefore has a thread and a
+    /// runtime to itself, where it runs the moment it is woken.
+    fn start(&self) -> mpsc::UnboundedSender<Job> {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let (db, live) = (self.db.clone(), self.live.clone());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+        match runtime {
+            Ok(runtime) => {
+                let spawned = std::thread::Builder::new()
+                    .name("call-status-writer".into())
+                    .spawn(move || runtime.block_on(run(db, live, receiver)));
+                if let Err(err) = spawned {
+                    tracing::error!(error = %err, "the call-status writer thread did not start");
                 }
-                vec![sender]
             }
-            // PostgreSQL's connections belong to the server's runtime (their sockets are
-            // registered with it), so its writers run there.
-            Dialect::Postgres => (0..POSTGRES_WRITERS)
-                .map(|_| {
-                    let (sender, receiver) = mpsc::unbounded_channel();
-                    tokio::spawn(run(self.db.clone(), self.live.clone(), receiver));
-                    sender
-                })
-                .collect(),
+            Err(err) => {
+                tracing::warn!(error = %err, "no runtime for the call-status writer; it shares the server's");
+                tokio::spawn(run(db, live, receiver));
+            }
         }
+        sender
     }
 }
 
@@ -401,6 +389,16 @@ async fn known_deliveries(
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
+    if dialect == Dialect::Postgres {
+        // Two deliveries of one report at once: the second waits here until the first has
+        // committed, then finds it (and is answered as a repeat).
+        for key in &keys {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                .bind(*key)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
     let sql = format!(
         "SELECT delivery_key, id, status_code, result FROM webhook_events \
          WHERE source = '{SOURCE}' AND delivery_key IN ({})",
