@@ -30,6 +30,8 @@ fn monday_ten() -> DateTime<Utc> {
 struct Fixture {
     app: TestApp,
     org_id: i64,
+    /// The organization's owner, signed in.
+    owner: common::Client,
     /// (reminder, attempt) of each dialled call, in invoice order.
     calls: Vec<(i64, i64)>,
 }
@@ -58,6 +60,7 @@ async fn fixture(backend: Backend, invoices: usize, extra: &[(&str, &str)]) -> O
     Some(Fixture {
         app,
         org_id: member.org_id,
+        owner,
         calls,
     })
 }
@@ -114,6 +117,17 @@ impl Fixture {
             all.extend(self.app.snapshot(sql, self.org_id).await);
         }
         all
+    }
+
+    /// The transitions in the reminder's history, in order.
+    async fn history(&self, reminder: i64) -> Vec<String> {
+        sqlx::query_scalar(
+            "SELECT transition FROM reminder_events WHERE reminder_id = $1 ORDER BY id",
+        )
+        .bind(reminder)
+        .fetch_all(self.app.db.pool())
+        .await
+        .unwrap()
     }
 
     async fn stored_events(&self) -> Vec<(i64, String, i64)> {
@@ -441,14 +455,10 @@ async fn duplicates_apply_once_and_reordering_ends_right() {
             (StatusCode::OK, json!("unchanged"))
         );
         assert_eq!(f.reminder(late).await.0, "completed");
-        let transitions: Vec<String> = sqlx::query_scalar(
-            "SELECT transition FROM reminder_events WHERE reminder_id = $1 ORDER BY id",
-        )
-        .bind(late)
-        .fetch_all(f.app.db.pool())
-        .await
-        .unwrap();
-        assert_eq!(transitions, ["claim", "dial", "answered", "completed"]);
+        assert_eq!(
+            f.history(late).await,
+            ["claim", "dial", "answered", "completed"]
+        );
     })
     .await;
 }
@@ -540,6 +550,37 @@ async fn each_outcome_has_its_follow_up() {
         .await
         .unwrap();
         assert_eq!(reviews, 2);
+
+        // The team finds the claimed payment never came: calls resume. The called reminder is
+        // over, so a follow-up reminder is made, placed by the invoice's due date.
+        let (paid_claim, due_date): (i64, String) = sqlx::query_as(
+            "SELECT i.id, i.due_date FROM invoices i JOIN reminders r ON r.invoice_id = i.id \
+             WHERE r.id = $1",
+        )
+        .bind(f.calls[1].0)
+        .fetch_one(f.app.db.pool())
+        .await
+        .unwrap();
+        let res = f
+            .owner
+            .clone()
+            .call(
+                "/api/calls/resolve",
+                &[("invoice_id", &paid_claim.to_string()), ("action", "not_paid")],
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        let (offset, step_date): (i64, String) = sqlx::query_as(
+            "SELECT step_offset_days, step_date FROM reminders \
+             WHERE invoice_id = $1 AND kind = 'follow_up' AND status = 'pending'",
+        )
+        .bind(paid_claim)
+        .fetch_one(f.app.db.pool())
+        .await
+        .unwrap();
+        let day = |text: &str| chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap();
+        assert_eq!(offset, (day(&step_date) - day(&due_date)).num_days());
+        assert!(offset > 0, "the invoice is overdue: {offset}");
     })
     .await;
 }
@@ -738,15 +779,8 @@ async fn reports_arriving_together_are_each_answered_as_if_alone() {
         }
         for &(reminder, _) in &f.calls {
             assert_eq!(f.reminder(reminder).await.0, "completed");
-            let history: Vec<String> = sqlx::query_scalar(
-                "SELECT transition FROM reminder_events WHERE reminder_id = $1 ORDER BY id",
-            )
-            .bind(reminder)
-            .fetch_all(f.app.db.pool())
-            .await
-            .unwrap();
             assert_eq!(
-                history,
+                f.history(reminder).await,
                 ["claim", "dial", "answered", "completed"],
                 "{reminder}"
             );
@@ -826,13 +860,7 @@ async fn a_report_failing_midway_spares_the_reports_beside_it() {
         let (status, _) = f.reminder(broken).await;
         assert_eq!(status, "in_progress");
         assert_eq!(broken_state(&f, broken).await, broken_before);
-        let events: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM reminder_events WHERE reminder_id = $1")
-                .bind(broken)
-                .fetch_one(f.app.db.pool())
-                .await
-                .unwrap();
-        assert_eq!(events, 2, "claim and dial only");
+        assert_eq!(f.history(broken).await, ["claim", "dial"]);
         for &(reminder, _) in &f.calls[1..] {
             assert_eq!(f.reminder(reminder).await.0, "completed");
         }

@@ -28,7 +28,7 @@ use crate::db::{Dialect, Tx};
 use crate::reminders::dispatch::{self, AttemptDetails, CallEvent, Reported};
 use crate::reminders::machine::Status;
 use crate::reminders::profile::BusinessProfile;
-use crate::reminders::queries::{Scope, cancel_open, pause_open};
+use crate::reminders::queries::{OPEN, Scope, cancel_open, pause_open};
 use crate::reminders::service::profile_in;
 use crate::reminders::store::{Actor, COLUMNS, FOLLOW_UP, Row, TransitionError};
 use crate::reminders::verify::{local_day_start, org_zone};
@@ -76,16 +76,6 @@ pub enum ApplyError {
     /// A failure after the report had begun to write: the transaction must be rolled back.
     #[error("{0}")]
     Unfinished(Box<ApplyError>),
-}
-
-impl ApplyError {
-    /// The failure itself, whether or not it came after a write.
-    pub fn cause(&self) -> &ApplyError {
-        match self {
-            Self::Unfinished(inner) => inner.cause(),
-            other => other,
-        }
-    }
 }
 
 impl From<TransitionError> for ApplyError {
@@ -174,25 +164,15 @@ static FACTS: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// The statuses in which a reminder may still call.
-const OPEN: &str = "('pending', 'paused', 'failed', 'in_progress', 'processing')";
-
-fn is_open(status: Status) -> bool {
-    matches!(
-        status,
-        Status::Pending | Status::Paused | Status::Failed | Status::InProgress | Status::Processing
-    )
-}
-
 /// Applies a validated report at `now`, in `tx`, which must hold SQLite's write lock already
 /// (see [`crate::db::Db::begin_immediate`]). `only_attempt` limits it to one call
 /// attempt: a report signed with that attempt's own key may touch nothing else — no other
 /// call, no other organization. The caller stores the webhook event with [`event_key`] in the
 /// same transaction when the result `changed` anything.
 ///
-/// Refusals found before anything is written come back as [`ApplyError::NotFound`] or
-/// [`ApplyError::Conflict`], and `tx` is as it was; any failure after the first write comes
-/// back as [`ApplyError::Unfinished`], and `tx` must be rolled back.
+/// Refusals ([`ApplyError::NotFound`], [`ApplyError::Conflict`]) are all found before
+/// anything is written, and leave `tx` as it was; any failure after the first write comes back
+/// as [`ApplyError::Unfinished`], and `tx` must be rolled back.
 pub async fn apply(
     tx: &mut Tx<'_>,
     session: &mut Session,
@@ -440,7 +420,7 @@ async fn write(
     }
     let (said, write_back) = match response {
         Some(response) => {
-            let still_open = is_open(row.status());
+            let still_open = !row.status().is_final();
             follow_up(tx, profile, facts, still_open, response, now).await?
         }
         None => (String::new(), None),
@@ -448,7 +428,7 @@ async fn write(
     Ok((row, said, write_back))
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct FollowUpFacts {
     pub org_id: i64,
     pub invoice_id: i64,
@@ -718,37 +698,37 @@ async fn follow_up_at(
     create_follow_up(tx, profile, facts, at, reason, now).await
 }
 
-/// [`follow_up_at`] for an invoice whose open reminders are not known yet.
+/// [`follow_up_at`], due `now`, for an invoice none of whose facts were read yet (a person's
+/// decision rather than a call).
 pub(crate) async fn ensure_follow_up(
     tx: &mut Tx<'_>,
     profile: &BusinessProfile,
-    facts: &FollowUpFacts,
-    at: DateTime<Utc>,
+    org_id: i64,
+    invoice_id: i64,
+    customer_id: i64,
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<FollowUpMade, sqlx::Error> {
-    let open: i64 = sqlx::query_scalar(&format!(
+    let (due_date, invoice_source, open): (String, String, i64) = sqlx::query_as(&format!(
         // `+org_id`: walk the invoice's reminders, not the organization's.
-        "SELECT COUNT(*) FROM reminders WHERE invoice_id = $1 AND +org_id = $2 AND status IN {OPEN}"
+        "SELECT i.due_date, i.source, (SELECT COUNT(*) FROM reminders o \
+           WHERE o.invoice_id = i.id AND +o.org_id = i.org_id AND o.status IN {OPEN}) \
+         FROM invoices i WHERE i.id = $1 AND i.org_id = $2"
     ))
-    .bind(facts.invoice_id)
-    .bind(facts.org_id)
+    .bind(invoice_id)
+    .bind(org_id)
     .fetch_one(&mut **tx)
     .await?;
-    if open > 0 {
-        return Ok(FollowUpMade::Existing);
-    }
-    let due: Option<String> =
-        sqlx::query_scalar("SELECT due_date FROM invoices WHERE id = $1 AND org_id = $2")
-            .bind(facts.invoice_id)
-            .bind(facts.org_id)
-            .fetch_optional(&mut **tx)
-            .await?;
     let facts = FollowUpFacts {
-        due_date: due,
-        ..facts.clone()
+        org_id,
+        invoice_id,
+        customer_id,
+        called_at: now,
+        due_date: Some(due_date),
+        invoice_source,
+        others_open: open > 0,
     };
-    create_follow_up(tx, profile, &facts, at, reason, now).await
+    follow_up_at(tx, profile, &facts, false, now, reason, now).await
 }
 
 /// A follow-up reminder of the invoice, due at `at`.

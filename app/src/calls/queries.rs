@@ -520,16 +520,9 @@ pub async fn resolve_review(
             super::apply::ensure_follow_up(
                 &mut tx,
                 &profile,
-                &super::apply::FollowUpFacts {
-                    org_id: member.org_id,
-                    invoice_id,
-                    customer_id,
-                    called_at: now,
-                    due_date: None,
-                    invoice_source: String::new(),
-                    others_open: false,
-                },
-                now,
+                member.org_id,
+                invoice_id,
+                customer_id,
                 reason,
                 now,
             )

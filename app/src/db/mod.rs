@@ -71,6 +71,19 @@ impl Dialect {
             Self::Postgres => format!("${n}"),
         })
     }
+
+    /// The `VALUES` list of a multi-row insert: `rows` tuples of `columns` [`placeholders`]
+    /// each, every tuple written by `tuple` from its placeholders (`"?, ?, ?"`), so a
+    /// statement can add constant columns.
+    ///
+    /// [`placeholders`]: Self::placeholders
+    pub fn value_rows(self, rows: usize, columns: usize, tuple: impl Fn(&str) -> String) -> String {
+        let mut marks = self.placeholders(rows * columns);
+        (0..rows)
+            .map(|_| tuple(&marks.by_ref().take(columns).collect::<Vec<_>>().join(", ")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// `$from, $from+1, …`: `count` numbered placeholders for a list in a statement whose other

@@ -398,19 +398,13 @@ async fn insert(
     let dialect = Dialect::of(tx);
     let mut created = 0;
     for chunk in rows.chunks(400) {
-        let mut marks = dialect.placeholders(chunk.len() * COLUMNS);
-        let values: Vec<String> = chunk
-            .iter()
-            .map(|_| {
-                let row: Vec<String> = marks.by_ref().take(COLUMNS).collect();
-                format!("({}, 'pending')", row.join(", "))
-            })
-            .collect();
+        let values = dialect.value_rows(chunk.len(), COLUMNS, |marks| {
+            format!("({marks}, 'pending')")
+        });
         let sql = format!(
             "INSERT INTO reminders (org_id, invoice_id, customer_id, step_offset_days, step_date, \
-               max_attempts, due_at, created_at, updated_at, status) VALUES {} \
-             ON CONFLICT (invoice_id, step_offset_days) WHERE kind = 'step' DO NOTHING",
-            values.join(", ")
+               max_attempts, due_at, created_at, updated_at, status) VALUES {values} \
+             ON CONFLICT (invoice_id, step_offset_days) WHERE kind = 'step' DO NOTHING"
         );
         let mut query = sqlx::query(&sql);
         for row in chunk {

@@ -45,7 +45,8 @@ const LIST_SELECT: &str = "SELECT r.id, r.status, r.customer_id, c.display_name 
      c.billing_country AS country, c.billing_state AS region \
      FROM reminders r JOIN invoices i ON i.id = r.invoice_id JOIN customers c ON c.id = r.customer_id";
 
-const OPEN: &str = "('pending', 'in_progress', 'processing', 'failed', 'paused')";
+/// The statuses a reminder can still call from (every status that is not final), for SQL.
+pub(crate) const OPEN: &str = "('pending', 'in_progress', 'processing', 'failed', 'paused')";
 
 struct Clocks {
     org: Tz,

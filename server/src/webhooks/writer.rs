@@ -201,18 +201,11 @@ async fn apply_batch(db: &Db, live: &Hub, jobs: Vec<Job>) {
     }
 }
 
-/// One delivery in a transaction of its own, after its batch failed: a refusal found only
-/// after the report began to write is stored with its answer; a database error is a 500.
+/// One delivery in a transaction of its own (after its batch failed, or on PostgreSQL): a
+/// failure keeps nothing and is a 500, and the sender tries again.
 async fn alone(db: &Db, delivery: &Delivery) -> (Answer, Option<i64>) {
     match in_one_transaction(db, &[delivery]).await {
         Ok(mut done) => done.remove(0),
-        Err(Failure::Refused(refused)) => match store_refusal(db, delivery, &refused).await {
-            Ok(answer) => (answer, None),
-            Err(err) => {
-                tracing::error!(error = %err, "storing a refused call-status report failed");
-                (Answer::internal(), None)
-            }
-        },
         Err(err) => {
             tracing::error!(error = %err, "call-status webhook failed");
             (Answer::internal(), None)
@@ -222,9 +215,6 @@ async fn alone(db: &Db, delivery: &Delivery) -> (Answer, Option<i64>) {
 
 #[derive(Debug, thiserror::Error)]
 enum Failure {
-    /// Refused after it had begun to write (rolled back).
-    #[error("{0}")]
-    Refused(ApplyError),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
     #[error("{0}")]
@@ -361,14 +351,10 @@ async fn in_one_transaction(
                 answers.push((answer, None));
             }
             Err(ApplyError::Db(err)) => return Err(err.into()),
-            Err(ApplyError::Internal(err)) => return Err(Failure::Internal(err)),
-            Err(unfinished @ ApplyError::Unfinished(_)) => {
-                return Err(match unfinished.cause() {
-                    ApplyError::NotFound(_) | ApplyError::Conflict(_) => {
-                        Failure::Refused(unfinished)
-                    }
-                    other => Failure::Internal(other.to_string()),
-                });
+            // Refusals are all found before a report writes (`apply` checks its first
+            // transition in memory); anything after a write unwinds the batch.
+            Err(err @ (ApplyError::Internal(_) | ApplyError::Unfinished(_))) => {
+                return Err(Failure::Internal(err.to_string()));
             }
         }
     }
@@ -444,20 +430,15 @@ async fn store(
     if rows == 0 {
         return Ok(());
     }
-    let mut placeholders = dialect.placeholders(rows * RECORD_COLUMNS);
-    let values: Vec<String> = (0..rows)
-        .map(|_| {
-            let row: Vec<String> = placeholders.by_ref().take(RECORD_COLUMNS).collect();
-            format!("('{SOURCE}', {})", row.join(", "))
-        })
-        .collect();
+    let values = dialect.value_rows(rows, RECORD_COLUMNS, |marks| {
+        format!("('{SOURCE}', {marks})")
+    });
     let sql = format!(
         "INSERT INTO webhook_events (source, delivery_key, headers, body, received_at, \
            status_code, result, event_type, org_id, reminder_id, attempt_id, event_key, deliveries) \
-         VALUES {} \
+         VALUES {values} \
          ON CONFLICT (source, delivery_key) \
-         DO UPDATE SET deliveries = webhook_events.deliveries + excluded.deliveries",
-        values.join(", ")
+         DO UPDATE SET deliveries = webhook_events.deliveries + excluded.deliveries"
     );
     let mut query = sqlx::query(&sql).persistent(false);
     for record in records {
@@ -503,11 +484,11 @@ async fn refusal<'a>(
     report: &CallReport,
     refused: &ApplyError,
 ) -> Result<(Record<'a>, Answer), sqlx::Error> {
-    let (status, code) = match refused.cause() {
+    let (status, code) = match refused {
         ApplyError::NotFound(_) => (StatusCode::NOT_FOUND, "unknown_reminder"),
         _ => (StatusCode::CONFLICT, "illegal_transition"),
     };
-    let message = refused.cause().to_string();
+    let message = refused.to_string();
     let owner: Option<i64> = match delivery.only_attempt {
         None => {
             sqlx::query_scalar("SELECT org_id FROM reminders WHERE id = $1")
@@ -531,22 +512,6 @@ async fn refusal<'a>(
         ..Record::bare(delivery, status, &message)
     };
     Ok((record, Answer::new(status, code, message)))
-}
-
-/// Stores a delivery refused after its report began to write (its batch was rolled back).
-async fn store_refusal(
-    db: &Db,
-    delivery: &Delivery,
-    refused: &ApplyError,
-) -> Result<Answer, sqlx::Error> {
-    let Ok(report) = &delivery.report else {
-        unreachable!("only a parsed report can be refused");
-    };
-    let mut tx = db.begin_immediate().await?;
-    let (record, answer) = refusal(&mut tx, delivery, report, refused).await?;
-    store(&mut tx, db.dialect(), &[record], &HashMap::new()).await?;
-    tx.commit().await?;
-    Ok(answer)
 }
 
 /// Queues the outcome's note for the invoice in Zoho Books, if it came from there and the
