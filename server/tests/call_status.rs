@@ -893,3 +893,129 @@ async fn broken_state(f: &Fixture, id: i64) -> Vec<String> {
     }
     all
 }
+
+/// Reports applied together in one session see what the earlier ones decided, though nothing is
+/// written until the flush: the `completed` after an `answered` of the same call, and a second
+/// reminder of the same invoice, whose follow-up depends on the first one having ended.
+#[tokio::test]
+async fn a_batch_sees_what_its_earlier_reports_decided() {
+    use app::calls::apply::Session;
+    use app::calls::report::CallStatusBody;
+
+    each_backend(2, &[], |f| async move {
+        let [(first, first_attempt), (second, _)] = [f.calls[0], f.calls[1]];
+        // Both calls are about the first reminder's invoice.
+        let invoice: i64 = sqlx::query_scalar("SELECT invoice_id FROM reminders WHERE id = $1")
+            .bind(first)
+            .fetch_one(f.app.db.pool())
+            .await
+            .unwrap();
+        for sql in [
+            "UPDATE reminders SET invoice_id = $1, step_offset_days = step_offset_days + 1000 WHERE id = $2",
+            "UPDATE call_attempts SET invoice_id = $1 WHERE reminder_id = $2",
+        ] {
+            sqlx::query(sql)
+                .bind(invoice)
+                .bind(second)
+                .execute(f.app.db.pool())
+                .await
+                .unwrap();
+        }
+        let pays_today =
+            json!({"connected": true, "duration": 40, "customer_response": "will_pay_today"});
+        let now = f.now();
+        let report = |body: Value| {
+            CallStatusBody::parse(body.to_string().as_bytes())
+                .and_then(|parsed| parsed.validate(now))
+                .unwrap()
+        };
+        let mut tx = f.app.db.begin_immediate().await.unwrap();
+        let mut session = Session::default();
+        let mut summaries = Vec::new();
+        for body in [
+            answered(first, first_attempt),
+            completed(first, pays_today.clone()),
+            // Late, after its call ended: acknowledged, changing nothing.
+            answered(first, first_attempt),
+            completed(second, pays_today.clone()),
+        ] {
+            if summaries.len() == 3 {
+                // The first call's reports are decided and kept, not yet written.
+                let written: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM reminder_events WHERE reminder_id = $1 AND actor = 'webhook'",
+                )
+                .bind(first)
+                .fetch_one(&mut *tx)
+                .await
+                .unwrap();
+                assert_eq!(written, 0);
+            }
+            let applied = session
+                .apply(&mut tx, &report(body), None, now)
+                .await
+                .unwrap();
+            summaries.push((applied.changed, applied.summary));
+        }
+        session.flush(&mut tx).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let changed: Vec<bool> = summaries.iter().map(|s| s.0).collect();
+        assert_eq!(changed, [true, true, false, true], "{summaries:?}");
+        // The first call ended while the second reminder of its invoice was open: that one makes
+        // the next call. The second ended with no other open: a follow-up is made.
+        assert!(
+            summaries[1].1.contains("the invoice's next reminder makes the next call"),
+            "{summaries:?}"
+        );
+        assert!(
+            summaries[3].1.contains("a follow-up reminder is made"),
+            "{summaries:?}"
+        );
+        let follow_ups: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT invoice_id, status FROM reminders WHERE org_id = $1 AND kind = 'follow_up'",
+        )
+        .bind(f.org_id)
+        .fetch_all(f.app.db.pool())
+        .await
+        .unwrap();
+        assert_eq!(follow_ups, [(invoice, "pending".to_owned())]);
+        assert_eq!(
+            f.history(first).await,
+            ["claim", "dial", "answered", "completed"]
+        );
+        assert_eq!(
+            f.history(second).await,
+            ["claim", "dial", "answered", "completed"]
+        );
+        // The first attempt's two reports merged into one row: answered, then completed with
+        // the conversation's particulars.
+        let attempt: (String, i64, i64, i64, String, Option<i64>) = sqlx::query_as(
+            "SELECT status, connected, CASE WHEN answered_at IS NULL THEN 0 ELSE 1 END, \
+               CASE WHEN ended_at IS NULL THEN 0 ELSE 1 END, response, duration_seconds \
+             FROM call_attempts WHERE id = $1",
+        )
+        .bind(first_attempt)
+        .fetch_one(f.app.db.pool())
+        .await
+        .unwrap();
+        assert_eq!(
+            attempt,
+            (
+                "completed".to_owned(),
+                1,
+                1,
+                1,
+                "will_pay_today".to_owned(),
+                Some(40)
+            )
+        );
+        let hold: Option<i64> =
+            sqlx::query_scalar("SELECT hold_until FROM invoices WHERE id = $1")
+                .bind(invoice)
+                .fetch_one(f.app.db.pool())
+                .await
+                .unwrap();
+        assert!(hold.is_some());
+    })
+    .await;
+}

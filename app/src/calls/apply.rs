@@ -22,10 +22,10 @@ use std::sync::LazyLock;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
-use super::report::{CallReport, ReportedEvent, Response};
+use super::report::{CallReport, EventType, ReportedEvent, Response};
 use crate::db::time::to_millis;
 use crate::db::{Dialect, Tx};
-use crate::reminders::dispatch::{self, AttemptDetails, CallEvent, Reported};
+use crate::reminders::dispatch::{self, AttemptDetails, CallEvent, Reported, Reports};
 use crate::reminders::machine::Status;
 use crate::reminders::profile::BusinessProfile;
 use crate::reminders::queries::{OPEN, Scope, cancel_open, pause_open};
@@ -103,12 +103,238 @@ pub fn event_key(attempt_id: i64, report: &CallReport) -> String {
     format!("{attempt_id}:{}", report.event.event_type().as_str())
 }
 
-/// What several reports applied in one transaction share: each organization's profile, read
-/// once, and the events applied so far (their webhook events are stored at the end).
+/// Reports applied in one transaction: what they share (each organization's profile, read
+/// once; the events applied so far, whose webhook events are stored at the end), and what they
+/// decided and is not yet written. [`Session::apply`] decides each report in memory;
+/// [`Session::flush`] writes the lot with one statement per table — a batch of reports costs
+/// about one round trip each (to read its facts) and a handful for the batch.
 #[derive(Debug, Default)]
 pub struct Session {
     profiles: HashMap<i64, BusinessProfile>,
     applied: HashSet<String>,
+    pending: Pending,
+    /// Each reminder reported on, as it stands with the kept writes.
+    known: HashMap<i64, Facts>,
+    /// Reminders with kept writes, by invoice (a follow-up to be made counts as its reporter's).
+    dirty: HashMap<i64, HashSet<i64>>,
+}
+
+/// Writes decided and not yet made.
+#[derive(Debug, Default)]
+struct Pending {
+    reports: Reports,
+    /// Holds on invoices, the latest per invoice.
+    holds: Vec<Hold>,
+    follow_ups: Vec<NewFollowUp>,
+}
+
+#[derive(Debug)]
+struct Hold {
+    org_id: i64,
+    invoice_id: i64,
+    until: i64,
+    reason: String,
+}
+
+/// A follow-up reminder to insert.
+#[derive(Debug)]
+struct NewFollowUp {
+    org_id: i64,
+    invoice_id: i64,
+    customer_id: i64,
+    offset: i64,
+    day: String,
+    max_attempts: i64,
+    due_at: i64,
+    reason: String,
+    at: i64,
+}
+
+impl Pending {
+    /// Holds calls about the invoice until `until` (never shortening a longer hold).
+    fn hold(&mut self, facts: &FollowUpFacts, until: DateTime<Utc>, reason: &str) {
+        let hold = Hold {
+            org_id: facts.org_id,
+            invoice_id: facts.invoice_id,
+            until: to_millis(until),
+            reason: reason.to_owned(),
+        };
+        match self
+            .holds
+            .iter_mut()
+            .find(|held| held.invoice_id == hold.invoice_id)
+        {
+            Some(held) if held.until <= hold.until => *held = hold,
+            Some(_) => {}
+            None => self.holds.push(hold),
+        }
+    }
+
+    async fn flush(&mut self, tx: &mut Tx<'_>) -> Result<(), sqlx::Error> {
+        let dialect = Dialect::of(tx);
+        self.reports.flush(tx).await?;
+        let holds = std::mem::take(&mut self.holds);
+        for chunk in holds.chunks(FLUSH_ROWS) {
+            let sql = format!(
+                "WITH v (id, org_id, until, reason) AS (VALUES {}) \
+                 UPDATE invoices SET hold_until = v.until, hold_reason = v.reason FROM v \
+                 WHERE invoices.id = v.id AND invoices.org_id = v.org_id \
+                   AND (invoices.hold_until IS NULL OR invoices.hold_until <= v.until)",
+                dialect.typed_rows(chunk.len(), &["BIGINT", "BIGINT", "BIGINT", "TEXT"])
+            );
+            let mut query = sqlx::query(&sql).persistent(chunk.len() == 1);
+            for hold in chunk {
+                query = query
+                    .bind(hold.invoice_id)
+                    .bind(hold.org_id)
+                    .bind(hold.until)
+                    .bind(hold.reason.as_str());
+            }
+            query.execute(&mut **tx).await?;
+        }
+        let follow_ups = std::mem::take(&mut self.follow_ups);
+        for chunk in follow_ups.chunks(FLUSH_ROWS) {
+            let sql = format!(
+                "INSERT INTO reminders (org_id, invoice_id, customer_id, step_offset_days, \
+                   step_date, status, max_attempts, due_at, last_reason, kind, created_at, \
+                   updated_at) VALUES {}",
+                dialect.value_rows(chunk.len(), 12, |marks| format!("({marks})"))
+            );
+            let mut query = sqlx::query(&sql).persistent(chunk.len() == 1);
+            for new in chunk {
+                query = query
+                    .bind(new.org_id)
+                    .bind(new.invoice_id)
+                    .bind(new.customer_id)
+                    .bind(new.offset)
+                    .bind(new.day.as_str())
+                    .bind(Status::Pending.as_str())
+                    .bind(new.max_attempts)
+                    .bind(new.due_at)
+                    .bind(format!("Follow-up: {}", new.reason))
+                    .bind(FOLLOW_UP)
+                    .bind(new.at)
+                    .bind(new.at);
+            }
+            query.execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The most rows one statement of a flush writes.
+const FLUSH_ROWS: usize = 500;
+
+/// Everything a report is checked against, read in one statement: the reminder,
+/// its latest attempt, the invoice's due date and other open reminders, and which events of
+/// that attempt were applied already.
+#[derive(sqlx::FromRow)]
+struct FactsRow {
+    #[sqlx(flatten)]
+    row: Row,
+    attempt_id: Option<i64>,
+    attempt_no: Option<i64>,
+    attempt_status: Option<String>,
+    dialled_at: Option<i64>,
+    due_date: Option<String>,
+    invoice_source: Option<String>,
+    others_open: i64,
+    seen_answered: i64,
+    seen_completed: i64,
+    seen_failed: i64,
+}
+
+/// A reminder as a report sees it.
+#[derive(Debug, Clone)]
+struct Facts {
+    row: Row,
+    /// The latest attempt: id, number and status.
+    latest: Option<(i64, i64, String)>,
+    dialled_at: Option<i64>,
+    due_date: Option<String>,
+    invoice_source: String,
+    /// Whether another reminder of the invoice is open.
+    others_open: bool,
+    /// The latest attempt's events applied before this session.
+    seen: Vec<EventType>,
+}
+
+impl From<FactsRow> for Facts {
+    fn from(read: FactsRow) -> Self {
+        let latest = match (read.attempt_id, read.attempt_no, read.attempt_status) {
+            (Some(id), Some(no), Some(status)) => Some((id, no, status)),
+            _ => None,
+        };
+        let seen = [
+            (read.seen_answered, EventType::CallAnswered),
+            (read.seen_completed, EventType::CallCompleted),
+            (read.seen_failed, EventType::CallFailed),
+        ]
+        .into_iter()
+        .filter(|(count, _)| *count > 0)
+        .map(|(_, event)| event)
+        .collect();
+        Self {
+            row: read.row,
+            latest,
+            dialled_at: read.dialled_at,
+            due_date: read.due_date,
+            invoice_source: read.invoice_source.unwrap_or_default(),
+            others_open: read.others_open > 0,
+            seen,
+        }
+    }
+}
+
+static FACTS: LazyLock<String> = LazyLock::new(|| {
+    let columns = COLUMNS
+        .split(", ")
+        .map(|c| format!("r.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let seen = |event: EventType| {
+        format!(
+            "(SELECT COUNT(*) FROM webhook_events w WHERE w.source = 'call_status' \
+               AND w.event_key = CAST(a.id AS TEXT) || ':{}')",
+            event.as_str()
+        )
+    };
+    format!(
+        "SELECT {columns}, a.id AS attempt_id, a.attempt_no, a.status AS attempt_status, \
+           a.dialled_at, i.due_date, i.source AS invoice_source, \
+           (SELECT COUNT(*) FROM reminders o WHERE o.invoice_id = r.invoice_id \
+              AND +o.org_id = r.org_id AND o.id <> r.id AND o.status IN {OPEN}) AS others_open, \
+           {} AS seen_answered, {} AS seen_completed, {} AS seen_failed \
+         FROM reminders r \
+         LEFT JOIN invoices i ON i.id = r.invoice_id \
+         LEFT JOIN call_attempts a ON a.reminder_id = r.id AND a.attempt_no = \
+           (SELECT MAX(attempt_no) FROM call_attempts WHERE reminder_id = r.id) \
+         WHERE r.id = $1",
+        seen(EventType::CallAnswered),
+        seen(EventType::CallCompleted),
+        seen(EventType::CallFailed),
+    )
+});
+
+/// The reminder's facts as stored (on PostgreSQL after taking its row lock, so that they are
+/// read after any transaction that held it has committed).
+async fn read_facts(tx: &mut Tx<'_>, reminder_id: i64) -> Result<Option<Facts>, sqlx::Error> {
+    if Dialect::of(tx) == Dialect::Postgres {
+        sqlx::query("SELECT id FROM reminders WHERE id = $1 FOR UPDATE")
+            .bind(reminder_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    let read: Option<FactsRow> = sqlx::query_as(&FACTS)
+        .bind(reminder_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(read.map(Facts::from))
+}
+
+/// A failure after the session began to write: the transaction must be rolled back.
+fn unfinished(err: impl Into<ApplyError>) -> ApplyError {
+    ApplyError::Unfinished(Box::new(err.into()))
 }
 
 impl Session {
@@ -124,99 +350,84 @@ impl Session {
         self.profiles.insert(org_id, profile.clone());
         Ok(profile)
     }
-}
 
-/// Everything a report is checked against, read in one statement: the reminder,
-/// its latest attempt, the invoice's due date and other open reminders, and whether the
-/// report's event was applied already.
-#[derive(sqlx::FromRow)]
-struct Facts {
-    #[sqlx(flatten)]
-    row: Row,
-    attempt_id: Option<i64>,
-    attempt_no: Option<i64>,
-    attempt_status: Option<String>,
-    dialled_at: Option<i64>,
-    due_date: Option<String>,
-    invoice_source: Option<String>,
-    others_open: i64,
-    seen: i64,
-}
-
-static FACTS: LazyLock<String> = LazyLock::new(|| {
-    let columns = COLUMNS
-        .split(", ")
-        .map(|c| format!("r.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!(
-        "SELECT {columns}, a.id AS attempt_id, a.attempt_no, a.status AS attempt_status, \
-           a.dialled_at, i.due_date, i.source AS invoice_source, \
-           (SELECT COUNT(*) FROM reminders o WHERE o.invoice_id = r.invoice_id \
-              AND +o.org_id = r.org_id AND o.id <> r.id AND o.status IN {OPEN}) AS others_open, \
-           (SELECT COUNT(*) FROM webhook_events w WHERE w.source = 'call_status' \
-              AND w.event_key = CAST(a.id AS TEXT) || ':' || $2) AS seen \
-         FROM reminders r \
-         LEFT JOIN invoices i ON i.id = r.invoice_id \
-         LEFT JOIN call_attempts a ON a.reminder_id = r.id AND a.attempt_no = \
-           (SELECT MAX(attempt_no) FROM call_attempts WHERE reminder_id = r.id) \
-         WHERE r.id = $1"
-    )
-});
-
-/// Applies a validated report at `now`, in `tx`, which must hold SQLite's write lock already
-/// (see [`crate::db::Db::begin_immediate`]). `only_attempt` limits it to one call
-/// attempt: a report signed with that attempt's own key may touch nothing else — no other
-/// call, no other organization. The caller stores the webhook event with [`event_key`] in the
-/// same transaction when the result `changed` anything.
-///
-/// Refusals ([`ApplyError::NotFound`], [`ApplyError::Conflict`]) are all found before
-/// anything is written, and leave `tx` as it was; any failure after the first write comes back
-/// as [`ApplyError::Unfinished`], and `tx` must be rolled back.
-pub async fn apply(
-    tx: &mut Tx<'_>,
-    session: &mut Session,
-    report: &CallReport,
-    only_attempt: Option<i64>,
-    now: DateTime<Utc>,
-) -> Result<Applied, ApplyError> {
-    let missing = || ApplyError::NotFound("There is no such reminder.".into());
-    if Dialect::of(tx) == Dialect::Postgres {
-        // The row lock first, so that the facts below are read after any transaction that
-        // held it has committed (each statement reads afresh).
-        sqlx::query("SELECT id FROM reminders WHERE id = $1 FOR UPDATE")
-            .bind(report.reminder_id)
-            .execute(&mut **tx)
-            .await?;
+    /// Writes everything the session's reports decided. Must come before the transaction
+    /// commits; [`Session::apply`] flushes on its own whenever a report must read what an
+    /// earlier one decided.
+    pub async fn flush(&mut self, tx: &mut Tx<'_>) -> Result<(), sqlx::Error> {
+        self.pending.flush(tx).await?;
+        self.dirty.clear();
+        // Another reminder of a cached one's invoice may have been written meanwhile.
+        self.known.clear();
+        Ok(())
     }
-    let facts: Option<Facts> = sqlx::query_as(&FACTS)
-        .bind(report.reminder_id)
-        .bind(report.event.event_type().as_str())
-        .fetch_optional(&mut **tx)
-        .await?;
-    let Some(facts) = facts else {
-        return Err(missing());
-    };
-    let row = facts.row;
-    let org_id = row.org_id;
-    let latest = match (facts.attempt_id, facts.attempt_no, facts.attempt_status) {
-        (Some(id), Some(no), Some(status)) => Some((id, no, status)),
-        _ => None,
-    };
-    // The attempt the report is about: the one named (by the body or the signing key), or
-    // the latest.
-    let named = report.attempt_id.or(only_attempt);
-    if let (Some(allowed), Some(named)) = (only_attempt, report.attempt_id)
-        && allowed != named
-    {
-        return Err(missing());
+
+    /// The reminder as the report must see it: from this session if it decided the
+    /// reminder's latest writes (and nothing else about its invoice is pending), otherwise
+    /// read — after writing what is pending about its invoice.
+    async fn facts(
+        &mut self,
+        tx: &mut Tx<'_>,
+        reminder_id: i64,
+    ) -> Result<Option<Facts>, ApplyError> {
+        if let Some(facts) = self.known.get(&reminder_id) {
+            let others = self
+                .dirty
+                .get(&facts.row.invoice_id)
+                .is_some_and(|ids| ids.iter().any(|&id| id != reminder_id));
+            if !others {
+                return Ok(Some(facts.clone()));
+            }
+            self.flush(tx).await.map_err(unfinished)?;
+        }
+        let mut facts = read_facts(tx, reminder_id).await?;
+        if let Some(read) = &facts
+            && self.dirty.contains_key(&read.row.invoice_id)
+        {
+            self.flush(tx).await.map_err(unfinished)?;
+            facts = read_facts(tx, reminder_id).await?;
+        }
+        if let Some(read) = &facts {
+            self.known.insert(reminder_id, read.clone());
+        }
+        Ok(facts)
     }
-    let (attempt_id, attempt_no, attempt_status) = match (named, latest) {
-        (None, Some(latest)) => latest,
-        (Some(id), Some(latest)) if id == latest.0 => latest,
-        (named, latest) => {
-            let older: Option<i64> =
-                match named {
+
+    /// Applies a validated report at `now`, in `tx`, which must hold SQLite's write lock
+    /// already (see [`crate::db::Db::begin_immediate`]). `only_attempt` limits it to one call
+    /// attempt: a report signed with that attempt's own key may touch nothing else — no other
+    /// call, no other organization. The caller stores the webhook event with [`event_key`] in
+    /// the same transaction when the result `changed` anything, after [`Session::flush`].
+    ///
+    /// Refusals ([`ApplyError::NotFound`], [`ApplyError::Conflict`]) keep nothing of the
+    /// report; any failure once its writes are kept comes back as [`ApplyError::Unfinished`],
+    /// and `tx` must be rolled back.
+    pub async fn apply(
+        &mut self,
+        tx: &mut Tx<'_>,
+        report: &CallReport,
+        only_attempt: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<Applied, ApplyError> {
+        let missing = || ApplyError::NotFound("There is no such reminder.".into());
+        let Some(facts) = self.facts(tx, report.reminder_id).await? else {
+            return Err(missing());
+        };
+        let row = facts.row.clone();
+        let org_id = row.org_id;
+        // The attempt the report is about: the one named (by the body or the signing key),
+        // or the latest.
+        let named = report.attempt_id.or(only_attempt);
+        if let (Some(allowed), Some(named)) = (only_attempt, report.attempt_id)
+            && allowed != named
+        {
+            return Err(missing());
+        }
+        let (attempt_id, attempt_no, attempt_status) = match (named, facts.latest.clone()) {
+            (None, Some(latest)) => latest,
+            (Some(id), Some(latest)) if id == latest.0 => latest,
+            (named, latest) => {
+                let older: Option<i64> = match named {
                     Some(id) => sqlx::query_scalar(
                         "SELECT attempt_no FROM call_attempts WHERE id = $1 AND reminder_id = $2",
                     )
@@ -226,107 +437,330 @@ pub async fn apply(
                     .await?,
                     None => None,
                 };
-            return Err(match (older, latest) {
-                // A key of another reminder's attempt: this reminder does not exist for it.
-                (None, _) if only_attempt.is_some() => missing(),
-                (None, None) => {
-                    ApplyError::Conflict("No call has been placed for this reminder.".into())
-                }
-                (None, Some(_)) => {
-                    ApplyError::NotFound("The reminder has no such call attempt.".into())
-                }
-                (Some(no), latest) => ApplyError::Conflict(format!(
-                    "Attempt {no} is over; the reminder is on attempt {}.",
-                    latest.map_or(no, |l| l.1)
-                )),
-            });
-        }
-    };
-    let unchanged = |summary: String| Applied {
-        org_id,
-        reminder_id: row.id,
-        attempt_id,
-        changed: false,
-        summary,
-        status: row.status(),
-        write_back: None,
-    };
-    let key = event_key(attempt_id, report);
-    if facts.seen > 0 || session.applied.contains(&key) {
-        return Ok(unchanged(format!(
-            "Already applied: the {} of attempt {attempt_no}.",
-            report.event.event_type().as_str(),
-        )));
-    }
-    let ended = !matches!(attempt_status.as_str(), "dialling" | "answered");
-    if attempt_status == "timed_out" {
-        return Err(ApplyError::Conflict(format!(
-            "Attempt {attempt_no} timed out before this report arrived; it is not applied."
-        )));
-    }
-    match (&report.event, attempt_status.as_str()) {
-        (ReportedEvent::Answered, "answered") => {
-            return Ok(unchanged("The call was already answered.".into()));
-        }
-        // Delivered after the call's end: the end says more.
-        (ReportedEvent::Answered, _) if ended => {
+                return Err(match (older, latest) {
+                    // A key of another reminder's attempt: this reminder does not exist for it.
+                    (None, _) if only_attempt.is_some() => missing(),
+                    (None, None) => {
+                        ApplyError::Conflict("No call has been placed for this reminder.".into())
+                    }
+                    (None, Some(_)) => {
+                        ApplyError::NotFound("The reminder has no such call attempt.".into())
+                    }
+                    (Some(no), latest) => ApplyError::Conflict(format!(
+                        "Attempt {no} is over; the reminder is on attempt {}.",
+                        latest.map_or(no, |l| l.1)
+                    )),
+                });
+            }
+        };
+        let unchanged = |summary: String| Applied {
+            org_id,
+            reminder_id: row.id,
+            attempt_id,
+            changed: false,
+            summary,
+            status: row.status(),
+            write_back: None,
+        };
+        let event_type = report.event.event_type();
+        let key = event_key(attempt_id, report);
+        if facts.seen.contains(&event_type) || self.applied.contains(&key) {
             return Ok(unchanged(format!(
-                "The call had already ended ({attempt_status})."
+                "Already applied: the {} of attempt {attempt_no}.",
+                event_type.as_str(),
             )));
         }
-        (_, status) if ended => {
+        let ended = !matches!(attempt_status.as_str(), "dialling" | "answered");
+        if attempt_status == "timed_out" {
             return Err(ApplyError::Conflict(format!(
-                "Attempt {attempt_no} already ended ({status})."
+                "Attempt {attempt_no} timed out before this report arrived; it is not applied."
             )));
         }
-        _ => {}
+        match (&report.event, attempt_status.as_str()) {
+            (ReportedEvent::Answered, "answered") => {
+                return Ok(unchanged("The call was already answered.".into()));
+            }
+            // Delivered after the call's end: the end says more.
+            (ReportedEvent::Answered, _) if ended => {
+                return Ok(unchanged(format!(
+                    "The call had already ended ({attempt_status})."
+                )));
+            }
+            (_, status) if ended => {
+                return Err(ApplyError::Conflict(format!(
+                    "Attempt {attempt_no} already ended ({status})."
+                )));
+            }
+            _ => {}
+        }
+
+        let profile = self.profile(tx, org_id).await?;
+        // The events, in order: a completed whose answered has not arrived (or never will) is
+        // both.
+        let answered_first = attempt_status == "dialling";
+        let (events, response) = events_of(report, answered_first);
+        let details = response.map(|response| attempt_details(report, response));
+        // Decided in memory; a refusal keeps nothing.
+        let mut reports = Reports::default();
+        let mut after = row;
+        let mut after_status = attempt_status;
+        for (n, event) in events.iter().enumerate() {
+            let last = n + 1 == events.len();
+            let reported = Reported {
+                row: after,
+                attempt_id: Some(attempt_id),
+                details: if last { details.as_ref() } else { None },
+            };
+            after = reports
+                .report(&profile, reported, event, &Actor::Webhook, now)?
+                .0;
+            after_status = dispatch::plan(event, &profile, now).2.to_owned();
+        }
+        self.pending.reports.absorb(reports);
+        self.applied.insert(key);
+        let invoice_id = after.invoice_id;
+        self.dirty.entry(invoice_id).or_default().insert(after.id);
+        self.known.insert(
+            after.id,
+            Facts {
+                row: after.clone(),
+                latest: Some((attempt_id, attempt_no, after_status)),
+                ..facts.clone()
+            },
+        );
+
+        let follow_up_facts = FollowUpFacts {
+            org_id,
+            invoice_id,
+            customer_id: after.customer_id,
+            called_at: crate::db::time::from_millis(facts.dialled_at.unwrap_or_default()),
+            due_date: facts.due_date,
+            invoice_source: facts.invoice_source,
+            others_open: facts.others_open,
+        };
+        let (said, write_back) = match response {
+            Some(response) => {
+                let still_open = !after.status().is_final();
+                self.follow_up(tx, &profile, &follow_up_facts, still_open, response, now)
+                    .await
+                    .map_err(unfinished)?
+            }
+            None => (String::new(), None),
+        };
+        let mut summary = format!(
+            "Attempt {attempt_no}: {} → reminder {}.",
+            event_type.as_str(),
+            after.status
+        );
+        if !said.is_empty() {
+            summary.push(' ');
+            summary.push_str(&said);
+        }
+        Ok(Applied {
+            org_id,
+            reminder_id: after.id,
+            attempt_id,
+            changed: true,
+            summary,
+            status: after.status(),
+            write_back,
+        })
     }
 
-    let profile = session.profile(tx, org_id).await?;
-    // The events, in order: a completed whose answered has not arrived (or never will) is
-    // both.
-    let answered_first = attempt_status == "dialling";
-    let (events, response) = events_of(report, answered_first);
-    // The first transition is checked before anything is written, so a refusal leaves the
-    // transaction as it was.
-    let (first, _, _) = dispatch::plan(&events[0], &profile, now);
-    row.allows(&first, now)
-        .map_err(|refused| ApplyError::from(TransitionError::Refused(refused)))?;
-
-    let facts = FollowUpFacts {
-        org_id,
-        invoice_id: row.invoice_id,
-        customer_id: row.customer_id,
-        called_at: crate::db::time::from_millis(facts.dialled_at.unwrap_or_default()),
-        due_date: facts.due_date,
-        invoice_source: facts.invoice_source.unwrap_or_default(),
-        others_open: facts.others_open > 0,
-    };
-    let written = write(
-        tx, &profile, row, attempt_id, report, &events, response, &facts, now,
-    )
-    .await
-    .map_err(|err| ApplyError::Unfinished(Box::new(err)))?;
-    session.applied.insert(key);
-    let (after, said, write_back) = written;
-    let mut summary = format!(
-        "Attempt {attempt_no}: {} → reminder {}.",
-        report.event.event_type().as_str(),
-        after.status
-    );
-    if !said.is_empty() {
-        summary.push(' ');
-        summary.push_str(&said);
+    /// The follow-up for `response`: what it did, in words, and the note for the accounting system.
+    async fn follow_up(
+        &mut self,
+        tx: &mut Tx<'_>,
+        profile: &BusinessProfile,
+        facts: &FollowUpFacts,
+        still_open: bool,
+        response: &Response,
+        now: DateTime<Utc>,
+    ) -> Result<(String, Option<WriteBack>), ApplyError> {
+        let zone = org_zone(profile);
+        let today = now.with_timezone(&zone).date_naive();
+        let call_day = facts.called_at.with_timezone(&zone).date_naive();
+        let actor = Actor::Webhook;
+        let note = |text: String, date: Option<NaiveDate>| {
+            Some(WriteBack {
+                invoice_id: facts.invoice_id,
+                invoice_source: facts.invoice_source.clone(),
+                description: format!("Duecall call on {call_day}: {text}"),
+                payment_expected_date: date,
+            })
+        };
+        let result = match response {
+            Response::WillPayToday => {
+                let tomorrow = local_day_start(zone, today + Duration::days(1));
+                let reason = format!("The customer said on {call_day} they would pay that day.");
+                self.pending.hold(facts, tomorrow, &reason);
+                let created = self
+                    .pending
+                    .follow_up_at(profile, facts, still_open, tomorrow, &reason, now);
+                (
+                    format!(
+                        "Calls wait until {}; {}.",
+                        today + Duration::days(1),
+                        created.describe()
+                    ),
+                    note(
+                        "the customer said they would pay today.".into(),
+                        Some(today),
+                    ),
+                )
+            }
+            Response::PromiseToPay { date } => {
+                let after = local_day_start(zone, *date + Duration::days(1));
+                let reason = format!("The customer promised on {call_day} to pay by {date}.");
+                self.pending.hold(facts, after, &reason);
+                sqlx::query(
+                "UPDATE invoices SET promised_date = $1, promised_at = $2 WHERE id = $3 AND org_id = $4",
+            )
+            .bind(date.to_string())
+            .bind(to_millis(now))
+            .bind(facts.invoice_id)
+            .bind(facts.org_id)
+            .execute(&mut **tx)
+            .await?;
+                let created = self
+                    .pending
+                    .follow_up_at(profile, facts, still_open, after, &reason, now);
+                (
+                    format!("Calls wait until after {date}; {}.", created.describe()),
+                    note(
+                        format!("the customer promised to pay by {date}."),
+                        Some(*date),
+                    ),
+                )
+            }
+            Response::AlreadyPaid => {
+                review(
+                    tx,
+                    facts,
+                    "paid_claim",
+                    "The customer says the invoice is paid.",
+                    now,
+                )
+                .await?;
+                // Other reminders are read and moved: what is pending is written first.
+                self.flush(tx).await?;
+                let paused = pause_open(
+                    tx,
+                    facts.org_id,
+                    Scope::Invoice(facts.invoice_id),
+                    &actor,
+                    now,
+                )
+                .await?;
+                (
+                    format!("The team is to check the payment; {paused} reminders paused."),
+                    note(
+                        "the customer says the invoice is already paid; to be checked.".into(),
+                        None,
+                    ),
+                )
+            }
+            Response::Dispute { reason } => {
+                sqlx::query(
+                "UPDATE invoices SET disputed = 1, dispute_reason = $1 WHERE id = $2 AND org_id = $3",
+            )
+            .bind(reason)
+            .bind(facts.invoice_id)
+            .bind(facts.org_id)
+            .execute(&mut **tx)
+            .await?;
+                review(tx, facts, "dispute", reason, now).await?;
+                let why = format!("The invoice is disputed: {reason}");
+                self.flush(tx).await?;
+                let cancelled = cancel_open(
+                    tx,
+                    facts.org_id,
+                    Scope::Invoice(facts.invoice_id),
+                    &why,
+                    &actor,
+                    now,
+                )
+                .await?;
+                (
+                    format!("Disputed; {cancelled} reminders cancelled; a person is to settle it."),
+                    note(format!("the customer disputes the invoice: {reason}"), None),
+                )
+            }
+            Response::CallbackRequested { at } => {
+                let reason = format!("The customer asked on {call_day} to be called back then.");
+                self.pending.hold(facts, *at, &reason);
+                let created = self
+                    .pending
+                    .follow_up_at(profile, facts, still_open, *at, &reason, now);
+                (
+                    format!(
+                        "Callback at {}; {}.",
+                        at.format("%Y-%m-%d %H:%M UTC"),
+                        created.describe()
+                    ),
+                    note(
+                        format!(
+                            "the customer asked to be called back at {}.",
+                            at.format("%Y-%m-%d %H:%M UTC")
+                        ),
+                        None,
+                    ),
+                )
+            }
+            Response::WrongNumber => {
+                let reason = format!("reported as a wrong number on the call of {call_day}");
+                sqlx::query(
+                    "UPDATE customers SET phone_status = 'invalid', best_phone_reason = $1 \
+                 WHERE id = $2 AND org_id = $3",
+                )
+                .bind(&reason)
+                .bind(facts.customer_id)
+                .bind(facts.org_id)
+                .execute(&mut **tx)
+                .await?;
+                let why = format!("The customer's phone number is not valid: {reason}");
+                self.flush(tx).await?;
+                let cancelled = cancel_open(
+                    tx,
+                    facts.org_id,
+                    Scope::Customer(facts.customer_id),
+                    &why,
+                    &actor,
+                    now,
+                )
+                .await?;
+                (
+                    format!("The number is marked invalid; {cancelled} reminders cancelled."),
+                    note("the number called was a wrong number.".into(), None),
+                )
+            }
+            Response::OptOut => {
+                sqlx::query("UPDATE customers SET opted_out = 1 WHERE id = $1 AND org_id = $2")
+                    .bind(facts.customer_id)
+                    .bind(facts.org_id)
+                    .execute(&mut **tx)
+                    .await?;
+                self.flush(tx).await?;
+                let cancelled = cancel_open(
+                    tx,
+                    facts.org_id,
+                    Scope::Customer(facts.customer_id),
+                    "The customer opted out of calls.",
+                    &actor,
+                    now,
+                )
+                .await?;
+                (
+                    format!("The customer is opted out; {cancelled} reminders cancelled."),
+                    note("the customer asked not to be called again.".into(), None),
+                )
+            }
+            Response::NoAnswer | Response::Voicemail | Response::Unclassified => {
+                (String::new(), None)
+            }
+        };
+        Ok(result)
     }
-    Ok(Applied {
-        org_id,
-        reminder_id: after.id,
-        attempt_id,
-        changed: true,
-        summary,
-        status: after.status(),
-        write_back,
-    })
 }
 
 /// The reminder's events for `report`, and the customer's response if it gave one.
@@ -368,66 +802,6 @@ fn events_of(report: &CallReport, answered_first: bool) -> (Vec<CallEvent>, Opti
     }
 }
 
-/// The writing half of [`apply`]: the transitions (the attempt's details stored with the
-/// last), then the response's follow-up. Returns the row after, what the follow-up did, and
-/// the note for the accounting system.
-#[allow(clippy::too_many_arguments)]
-async fn write(
-    tx: &mut Tx<'_>,
-    profile: &BusinessProfile,
-    mut row: Row,
-    attempt_id: i64,
-    report: &CallReport,
-    events: &[CallEvent],
-    response: Option<&Response>,
-    facts: &FollowUpFacts,
-    now: DateTime<Utc>,
-) -> Result<(Row, String, Option<WriteBack>), ApplyError> {
-    let details = response.map(|response| {
-        let (duration_seconds, notes) = match &report.event {
-            ReportedEvent::Completed {
-                duration_seconds,
-                notes,
-                ..
-            } => (duration_seconds.map(i64::from), notes.clone()),
-            _ => (None, String::new()),
-        };
-        AttemptDetails {
-            duration_seconds,
-            response: response.as_str().to_owned(),
-            notes,
-            promised_date: match response {
-                Response::PromiseToPay { date } => date.to_string(),
-                _ => String::new(),
-            },
-            callback_at: match response {
-                Response::CallbackRequested { at } => Some(to_millis(*at)),
-                _ => None,
-            },
-            conversation: response.is_conversation(),
-        }
-    });
-    for (n, event) in events.iter().enumerate() {
-        let last = n + 1 == events.len();
-        let reported = Reported {
-            row,
-            attempt_id: Some(attempt_id),
-            details: if last { details.as_ref() } else { None },
-        };
-        row = dispatch::report_in(tx, profile, reported, event, &Actor::Webhook, now)
-            .await?
-            .0;
-    }
-    let (said, write_back) = match response {
-        Some(response) => {
-            let still_open = !row.status().is_final();
-            follow_up(tx, profile, facts, still_open, response, now).await?
-        }
-        None => (String::new(), None),
-    };
-    Ok((row, said, write_back))
-}
-
 #[derive(Debug)]
 pub(crate) struct FollowUpFacts {
     pub org_id: i64,
@@ -439,208 +813,6 @@ pub(crate) struct FollowUpFacts {
     pub invoice_source: String,
     /// Whether another reminder of the invoice is open.
     pub others_open: bool,
-}
-
-/// The follow-up for `response`: what it did, in words, and the note for the accounting system.
-async fn follow_up(
-    tx: &mut Tx<'_>,
-    profile: &BusinessProfile,
-    facts: &FollowUpFacts,
-    still_open: bool,
-    response: &Response,
-    now: DateTime<Utc>,
-) -> Result<(String, Option<WriteBack>), ApplyError> {
-    let zone = org_zone(profile);
-    let today = now.with_timezone(&zone).date_naive();
-    let call_day = facts.called_at.with_timezone(&zone).date_naive();
-    let actor = Actor::Webhook;
-    let note = |text: String, date: Option<NaiveDate>| {
-        Some(WriteBack {
-            invoice_id: facts.invoice_id,
-            invoice_source: facts.invoice_source.clone(),
-            description: format!("Duecall call on {call_day}: {text}"),
-            payment_expected_date: date,
-        })
-    };
-    let result = match response {
-        Response::WillPayToday => {
-            let tomorrow = local_day_start(zone, today + Duration::days(1));
-            let reason = format!("The customer said on {call_day} they would pay that day.");
-            hold(tx, facts, tomorrow, &reason).await?;
-            let created =
-                follow_up_at(tx, profile, facts, still_open, tomorrow, &reason, now).await?;
-            (
-                format!(
-                    "Calls wait until {}; {}.",
-                    today + Duration::days(1),
-                    created.describe()
-                ),
-                note(
-                    "the customer said they would pay today.".into(),
-                    Some(today),
-                ),
-            )
-        }
-        Response::PromiseToPay { date } => {
-            let after = local_day_start(zone, *date + Duration::days(1));
-            let reason = format!("The customer promised on {call_day} to pay by {date}.");
-            hold(tx, facts, after, &reason).await?;
-            sqlx::query(
-                "UPDATE invoices SET promised_date = $1, promised_at = $2 WHERE id = $3 AND org_id = $4",
-            )
-            .bind(date.to_string())
-            .bind(to_millis(now))
-            .bind(facts.invoice_id)
-            .bind(facts.org_id)
-            .execute(&mut **tx)
-            .await?;
-            let created = follow_up_at(tx, profile, facts, still_open, after, &reason, now).await?;
-            (
-                format!("Calls wait until after {date}; {}.", created.describe()),
-                note(
-                    format!("the customer promised to pay by {date}."),
-                    Some(*date),
-                ),
-            )
-        }
-        Response::AlreadyPaid => {
-            review(
-                tx,
-                facts,
-                "paid_claim",
-                "The customer says the invoice is paid.",
-                now,
-            )
-            .await?;
-            let paused = pause_open(
-                tx,
-                facts.org_id,
-                Scope::Invoice(facts.invoice_id),
-                &actor,
-                now,
-            )
-            .await?;
-            (
-                format!("The team is to check the payment; {paused} reminders paused."),
-                note(
-                    "the customer says the invoice is already paid; to be checked.".into(),
-                    None,
-                ),
-            )
-        }
-        Response::Dispute { reason } => {
-            sqlx::query(
-                "UPDATE invoices SET disputed = 1, dispute_reason = $1 WHERE id = $2 AND org_id = $3",
-            )
-            .bind(reason)
-            .bind(facts.invoice_id)
-            .bind(facts.org_id)
-            .execute(&mut **tx)
-            .await?;
-            review(tx, facts, "dispute", reason, now).await?;
-            let why = format!("The invoice is disputed: {reason}");
-            let cancelled = cancel_open(
-                tx,
-                facts.org_id,
-                Scope::Invoice(facts.invoice_id),
-                &why,
-                &actor,
-                now,
-            )
-            .await?;
-            (
-                format!("Disputed; {cancelled} reminders cancelled; a person is to settle it."),
-                note(format!("the customer disputes the invoice: {reason}"), None),
-            )
-        }
-        Response::CallbackRequested { at } => {
-            let reason = format!("The customer asked on {call_day} to be called back then.");
-            hold(tx, facts, *at, &reason).await?;
-            let created = follow_up_at(tx, profile, facts, still_open, *at, &reason, now).await?;
-            (
-                format!(
-                    "Callback at {}; {}.",
-                    at.format("%Y-%m-%d %H:%M UTC"),
-                    created.describe()
-                ),
-                note(
-                    format!(
-                        "the customer asked to be called back at {}.",
-                        at.format("%Y-%m-%d %H:%M UTC")
-                    ),
-                    None,
-                ),
-            )
-        }
-        Response::WrongNumber => {
-            let reason = format!("reported as a wrong number on the call of {call_day}");
-            sqlx::query(
-                "UPDATE customers SET phone_status = 'invalid', best_phone_reason = $1 \
-                 WHERE id = $2 AND org_id = $3",
-            )
-            .bind(&reason)
-            .bind(facts.customer_id)
-            .bind(facts.org_id)
-            .execute(&mut **tx)
-            .await?;
-            let why = format!("The customer's phone number is not valid: {reason}");
-            let cancelled = cancel_open(
-                tx,
-                facts.org_id,
-                Scope::Customer(facts.customer_id),
-                &why,
-                &actor,
-                now,
-            )
-            .await?;
-            (
-                format!("The number is marked invalid; {cancelled} reminders cancelled."),
-                note("the number called was a wrong number.".into(), None),
-            )
-        }
-        Response::OptOut => {
-            sqlx::query("UPDATE customers SET opted_out = 1 WHERE id = $1 AND org_id = $2")
-                .bind(facts.customer_id)
-                .bind(facts.org_id)
-                .execute(&mut **tx)
-                .await?;
-            let cancelled = cancel_open(
-                tx,
-                facts.org_id,
-                Scope::Customer(facts.customer_id),
-                "The customer opted out of calls.",
-                &actor,
-                now,
-            )
-            .await?;
-            (
-                format!("The customer is opted out; {cancelled} reminders cancelled."),
-                note("the customer asked not to be called again.".into(), None),
-            )
-        }
-        Response::NoAnswer | Response::Voicemail | Response::Unclassified => (String::new(), None),
-    };
-    Ok(result)
-}
-
-/// Holds calls about the invoice until `until` (never shortening a longer hold).
-async fn hold(
-    tx: &mut Tx<'_>,
-    facts: &FollowUpFacts,
-    until: DateTime<Utc>,
-    reason: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE invoices SET hold_until = $1, hold_reason = $2 \
-         WHERE id = $3 AND org_id = $4 AND (hold_until IS NULL OR hold_until <= $1)",
-    )
-    .bind(to_millis(until))
-    .bind(reason)
-    .bind(facts.invoice_id)
-    .bind(facts.org_id)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
 /// Puts the invoice in the "needs a human" queue.
@@ -668,38 +840,58 @@ async fn review(
 pub(crate) enum FollowUpMade {
     /// Another reminder of the invoice is still open: it makes the next call.
     Existing,
-    Created(i64),
+    Created,
 }
 
 impl FollowUpMade {
-    fn describe(&self) -> String {
+    fn describe(&self) -> &'static str {
         match self {
-            Self::Existing => "the invoice's next reminder makes the next call".into(),
-            Self::Created(id) => format!("follow-up reminder {id} made"),
+            Self::Existing => "the invoice's next reminder makes the next call",
+            Self::Created => "a follow-up reminder is made for then",
         }
     }
 }
 
-/// Makes sure a reminder looks at the invoice again at `at`: the reported reminder if it is
-/// still open, or another open reminder of the invoice (the hold keeps them until then);
-/// otherwise a follow-up reminder is made.
-async fn follow_up_at(
-    tx: &mut Tx<'_>,
-    profile: &BusinessProfile,
-    facts: &FollowUpFacts,
-    still_open: bool,
-    at: DateTime<Utc>,
-    reason: &str,
-    now: DateTime<Utc>,
-) -> Result<FollowUpMade, sqlx::Error> {
-    if still_open || facts.others_open {
-        return Ok(FollowUpMade::Existing);
+impl Pending {
+    /// Makes sure a reminder looks at the invoice again at `at`: the reported reminder if it
+    /// is still open, or another open reminder of the invoice (the hold keeps them until
+    /// then); otherwise a follow-up reminder is made, placed in the sequence by the invoice's
+    /// due date.
+    fn follow_up_at(
+        &mut self,
+        profile: &BusinessProfile,
+        facts: &FollowUpFacts,
+        still_open: bool,
+        at: DateTime<Utc>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> FollowUpMade {
+        if still_open || facts.others_open {
+            return FollowUpMade::Existing;
+        }
+        let day = at.with_timezone(&org_zone(profile)).date_naive();
+        let offset = facts
+            .due_date
+            .as_deref()
+            .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+            .map_or(0, |due| (day - due).num_days());
+        self.follow_ups.push(NewFollowUp {
+            org_id: facts.org_id,
+            invoice_id: facts.invoice_id,
+            customer_id: facts.customer_id,
+            offset,
+            day: day.to_string(),
+            max_attempts: i64::from(profile.max_attempts),
+            due_at: to_millis(at),
+            reason: reason.to_owned(),
+            at: to_millis(now),
+        });
+        FollowUpMade::Created
     }
-    create_follow_up(tx, profile, facts, at, reason, now).await
 }
 
-/// [`follow_up_at`], due `now`, for an invoice none of whose facts were read yet (a person's
-/// decision rather than a call).
+/// A follow-up due `now` for an invoice none of whose facts were read yet (a person's decision
+/// rather than a call), unless another reminder of the invoice is open.
 pub(crate) async fn ensure_follow_up(
     tx: &mut Tx<'_>,
     profile: &BusinessProfile,
@@ -728,40 +920,34 @@ pub(crate) async fn ensure_follow_up(
         invoice_source,
         others_open: open > 0,
     };
-    follow_up_at(tx, profile, &facts, false, now, reason, now).await
+    let mut pending = Pending::default();
+    let made = pending.follow_up_at(profile, &facts, false, now, reason, now);
+    pending.flush(tx).await?;
+    Ok(made)
 }
 
-/// A follow-up reminder of the invoice, due at `at`.
-async fn create_follow_up(
-    tx: &mut Tx<'_>,
-    profile: &BusinessProfile,
-    facts: &FollowUpFacts,
-    at: DateTime<Utc>,
-    reason: &str,
-    now: DateTime<Utc>,
-) -> Result<FollowUpMade, sqlx::Error> {
-    let day = at.with_timezone(&org_zone(profile)).date_naive();
-    let offset = facts
-        .due_date
-        .as_deref()
-        .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-        .map_or(0, |due| (day - due).num_days());
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO reminders (org_id, invoice_id, customer_id, step_offset_days, step_date, \
-           status, max_attempts, due_at, last_reason, kind, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9, $10, $10) RETURNING id",
-    )
-    .bind(facts.org_id)
-    .bind(facts.invoice_id)
-    .bind(facts.customer_id)
-    .bind(offset)
-    .bind(day.to_string())
-    .bind(i64::from(profile.max_attempts))
-    .bind(to_millis(at))
-    .bind(format!("Follow-up: {reason}"))
-    .bind(FOLLOW_UP)
-    .bind(to_millis(now))
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok(FollowUpMade::Created(id))
+/// The conversation's particulars for the attempt, from the report.
+fn attempt_details(report: &CallReport, response: &Response) -> AttemptDetails {
+    let (duration_seconds, notes) = match &report.event {
+        ReportedEvent::Completed {
+            duration_seconds,
+            notes,
+            ..
+        } => (duration_seconds.map(i64::from), notes.clone()),
+        _ => (None, String::new()),
+    };
+    AttemptDetails {
+        duration_seconds,
+        response: response.as_str().to_owned(),
+        notes,
+        promised_date: match response {
+            Response::PromiseToPay { date } => date.to_string(),
+            _ => String::new(),
+        },
+        callback_at: match response {
+            Response::CallbackRequested { at } => Some(to_millis(*at)),
+            _ => None,
+        },
+        conversation: response.is_conversation(),
+    }
 }

@@ -2,7 +2,6 @@
 //! the member's organization.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use chrono_tz::Tz;
 
 use super::views::{
     CALL_PAGE_SIZE, CallDetail, CallFilter, CallKpis, CallPage, CallRow, DeliveryView, LiveChange,
@@ -10,11 +9,10 @@ use super::views::{
 };
 use crate::accounts::service::{Member, audit};
 use crate::db::Db;
-use crate::db::time::{from_millis, to_millis};
+use crate::db::time::to_millis;
 use crate::error::AppError;
-use crate::receivables::model::{Currency, Money, NumberStyle};
 use crate::reminders::machine::Transition;
-use crate::reminders::queries::{Scope, cancel_open};
+use crate::reminders::queries::{Locale, Scope, cancel_open};
 use crate::reminders::store::{self, Actor, Request, TransitionError};
 use crate::reminders::verify::local_day_start;
 
@@ -43,45 +41,6 @@ const SELECT: &str = "SELECT a.id, a.reminder_id, a.attempt_no, a.customer_id, \
      a.status, a.response, a.reason, a.dialled_at, a.duration_seconds, a.provider, \
      a.promised_date, a.context \
      FROM call_attempts a JOIN invoices i ON i.id = a.invoice_id JOIN customers c ON c.id = a.customer_id";
-
-/// How the organization reads times and amounts.
-pub(crate) struct Locale {
-    pub zone: Tz,
-    pub style: NumberStyle,
-}
-
-impl Locale {
-    pub(crate) async fn of(db: &Db, org_id: i64) -> Result<Self, AppError> {
-        let (timezone, locale): (String, String) =
-            sqlx::query_as("SELECT timezone, locale FROM organizations WHERE id = $1")
-                .bind(org_id)
-                .fetch_one(db.pool())
-                .await?;
-        Ok(Self {
-            zone: timezone.parse().unwrap_or(Tz::UTC),
-            style: NumberStyle::for_locale(&locale),
-        })
-    }
-
-    pub(crate) fn time(&self, millis: i64) -> String {
-        from_millis(millis)
-            .with_timezone(&self.zone)
-            .format("%a %-d %b %H:%M %Z")
-            .to_string()
-    }
-
-    fn time_seconds(&self, millis: i64) -> String {
-        from_millis(millis)
-            .with_timezone(&self.zone)
-            .format("%-d %b %H:%M:%S")
-            .to_string()
-    }
-
-    fn money(&self, minor: i64, currency: &str) -> String {
-        let currency = Currency::parse(currency).unwrap_or_else(|_| Currency::unknown());
-        Money::new(minor, currency).format(self.style)
-    }
-}
 
 /// The balance the agent was told about (kept with the attempt).
 fn balance_at_call(context: &str) -> Option<i64> {

@@ -84,6 +84,26 @@ impl Dialect {
             .collect::<Vec<_>>()
             .join(", ")
     }
+
+    /// The `VALUES` list of a multi-row statement whose rows are typed: each placeholder cast
+    /// to its column's SQL type (`BIGINT`, `TEXT`), so both databases read the rows alike in a
+    /// `WITH v(…) AS (VALUES …)` list, where PostgreSQL would otherwise take every parameter
+    /// for text.
+    pub fn typed_rows(self, rows: usize, types: &[&str]) -> String {
+        let mut marks = self.placeholders(rows * types.len());
+        (0..rows)
+            .map(|_| {
+                let row = types
+                    .iter()
+                    .zip(marks.by_ref())
+                    .map(|(ty, mark)| format!("CAST({mark} AS {ty})"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!("({row})")
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// `$from, $from+1, …`: `count` numbered placeholders for a list in a statement whose other

@@ -458,96 +458,218 @@ pub async fn report_in(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<(Row, Change), TransitionError> {
-    let Reported {
-        row,
-        attempt_id,
-        details,
-    } = reported;
-    let (org_id, reminder_id) = (row.org_id, row.id);
-    let minutes = |m: u32| Duration::minutes(i64::from(m));
-    let (transition, lease, attempt_status) = plan(event, profile, now);
-    let request = Request {
-        org_id,
-        reminder_id,
-        transition,
-        actor,
-        now,
-        claimant: None,
-        lease,
-        attempt_id,
-        // The monitor's verdict stands only if nothing was heard meanwhile.
-        require_expired: *event == CallEvent::TimedOut,
-    };
-    let (mut row, change) = store::transition_held(tx, row, request).await?;
-    if let Some(attempt_id) = attempt_id {
-        let (outcome, reason) = match event {
-            CallEvent::Completed { outcome } => (outcome.as_str(), ""),
-            CallEvent::Failed { reason, .. } => ("", reason.as_str()),
-            CallEvent::TimedOut => ("", super::machine::TIMEOUT_REASON),
-            CallEvent::Busy => ("", "busy"),
-            CallEvent::NoAnswer => ("", "no answer"),
-            CallEvent::Answered => ("", ""),
-        };
-        let ended = (*event != CallEvent::Answered).then_some(to_millis(now));
-        let answered = i64::from(*event == CallEvent::Answered);
-        let query = match details {
-            None => sqlx::query(
-                "UPDATE call_attempts SET status = $1, \
-                   connected = CASE WHEN $2 = 1 THEN 1 ELSE connected END, \
-                   answered_at = CASE WHEN $2 = 1 THEN $3 ELSE answered_at END, \
-                   ended_at = COALESCE($4, ended_at), \
-                   outcome = CASE WHEN $5 = '' THEN outcome ELSE $5 END, \
-                   reason = CASE WHEN $6 = '' THEN reason ELSE $6 END \
-                 WHERE id = $7",
-            ),
-            // A wrong number reached somebody, but not the debtor: no conversation about
-            // the debt.
-            Some(_) => sqlx::query(
-                "UPDATE call_attempts SET status = $1, \
-                   connected = CASE WHEN $13 = 0 THEN 0 WHEN $2 = 1 THEN 1 ELSE connected END, \
-                   answered_at = CASE WHEN $2 = 1 THEN $3 ELSE answered_at END, \
-                   ended_at = COALESCE($4, ended_at), \
-                   outcome = CASE WHEN $5 = '' THEN outcome ELSE $5 END, \
-                   reason = CASE WHEN $6 = '' THEN reason ELSE $6 END, \
-                   duration_seconds = COALESCE($8, duration_seconds), response = $9, \
-                   notes = $10, promised_date = $11, callback_at = $12 \
-                 WHERE id = $7",
-            ),
-        };
-        let mut query = query
-            .bind(attempt_status)
-            .bind(answered)
-            .bind(to_millis(now))
-            .bind(ended)
-            .bind(outcome)
-            .bind(reason)
-            .bind(attempt_id);
-        if let Some(details) = details {
-            query = query
-                .bind(details.duration_seconds)
-                .bind(details.response.as_str())
-                .bind(details.notes.as_str())
-                .bind(details.promised_date.as_str())
-                .bind(details.callback_at)
-                .bind(i64::from(details.conversation));
+    let mut reports = Reports::default();
+    let done = reports.report(profile, reported, event, actor, now)?;
+    reports.flush(tx).await?;
+    Ok(done)
+}
+
+/// Reports on calls decided in memory and not yet written: the reminders' transitions
+/// ([`store::Pending`]) and each attempt's status and particulars, several reports about one
+/// attempt merged. [`Reports::flush`] writes them all with one statement per table.
+#[derive(Debug, Default)]
+pub struct Reports {
+    reminders: store::Pending,
+    attempts: Vec<AttemptWrite>,
+    /// Index in `attempts` by attempt id.
+    at: std::collections::HashMap<i64, usize>,
+}
+
+/// What reports did to one call attempt.
+#[derive(Debug, Clone)]
+struct AttemptWrite {
+    id: i64,
+    status: &'static str,
+    answered_at: Option<i64>,
+    ended_at: Option<i64>,
+    /// Kept unless empty.
+    outcome: String,
+    reason: String,
+    details: Option<AttemptDetails>,
+}
+
+impl AttemptWrite {
+    /// This write followed by `later`, as one.
+    fn then(&mut self, later: AttemptWrite) {
+        self.status = later.status;
+        self.answered_at = later.answered_at.or(self.answered_at);
+        self.ended_at = later.ended_at.or(self.ended_at);
+        if !later.outcome.is_empty() {
+            self.outcome = later.outcome;
         }
-        query.execute(&mut **tx).await?;
+        if !later.reason.is_empty() {
+            self.reason = later.reason;
+        }
+        if later.details.is_some() {
+            self.details = later.details;
+        }
     }
-    // A call that failed for a passing reason is tried again while attempts remain.
-    if let CallEvent::Failed { retry: true, .. } = event
-        && row.status() == Status::Failed
-        && row.attempts < row.max_attempts
-    {
-        let retry = Transition::Retry {
-            at: now + minutes(profile.retry_failed_minutes),
-        };
-        let request = Request {
+}
+
+const ATTEMPT_TYPES: [&str; 13] = [
+    "BIGINT", "TEXT", "BIGINT", "BIGINT", "TEXT", "TEXT", "BIGINT", "BIGINT", "BIGINT", "TEXT",
+    "TEXT", "TEXT", "BIGINT",
+];
+
+impl Reports {
+    /// [`report_in`], kept to be written by [`Reports::flush`]. A refused report keeps
+    /// nothing.
+    pub fn report(
+        &mut self,
+        profile: &BusinessProfile,
+        reported: Reported<'_>,
+        event: &CallEvent,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<(Row, Change), TransitionError> {
+        let mut this = Reports::default();
+        let done = this.decide(profile, reported, event, actor, now)?;
+        self.absorb(this);
+        Ok(done)
+    }
+
+    fn decide(
+        &mut self,
+        profile: &BusinessProfile,
+        reported: Reported<'_>,
+        event: &CallEvent,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<(Row, Change), TransitionError> {
+        let Reported {
+            row,
             attempt_id,
-            ..Request::new(org_id, reminder_id, retry, actor, now)
+            details,
+        } = reported;
+        let (org_id, reminder_id) = (row.org_id, row.id);
+        let minutes = |m: u32| Duration::minutes(i64::from(m));
+        let (transition, lease, attempt_status) = plan(event, profile, now);
+        let request = Request {
+            org_id,
+            reminder_id,
+            transition,
+            actor,
+            now,
+            claimant: None,
+            lease,
+            attempt_id,
+            // The monitor's verdict stands only if nothing was heard meanwhile.
+            require_expired: *event == CallEvent::TimedOut,
         };
-        row = store::transition_held(tx, row, request).await?.0;
+        let (mut row, change) = self.reminders.transition(row, request, Vec::new())?;
+        if let Some(attempt_id) = attempt_id {
+            let (outcome, reason) = match event {
+                CallEvent::Completed { outcome } => (outcome.as_str(), ""),
+                CallEvent::Failed { reason, .. } => ("", reason.as_str()),
+                CallEvent::TimedOut => ("", super::machine::TIMEOUT_REASON),
+                CallEvent::Busy => ("", "busy"),
+                CallEvent::NoAnswer => ("", "no answer"),
+                CallEvent::Answered => ("", ""),
+            };
+            let answered = *event == CallEvent::Answered;
+            self.attempt(AttemptWrite {
+                id: attempt_id,
+                status: attempt_status,
+                answered_at: answered.then_some(to_millis(now)),
+                ended_at: (!answered).then_some(to_millis(now)),
+                outcome: outcome.to_owned(),
+                reason: reason.to_owned(),
+                details: details.cloned(),
+            });
+        }
+        // A call that failed for a passing reason is tried again while attempts remain.
+        if let CallEvent::Failed { retry: true, .. } = event
+            && row.status() == Status::Failed
+            && row.attempts < row.max_attempts
+        {
+            let retry = Transition::Retry {
+                at: now + minutes(profile.retry_failed_minutes),
+            };
+            let request = Request {
+                attempt_id,
+                ..Request::new(org_id, reminder_id, retry, actor, now)
+            };
+            row = self.reminders.transition(row, request, Vec::new())?.0;
+        }
+        Ok((row, change))
     }
-    Ok((row, change))
+
+    fn attempt(&mut self, write: AttemptWrite) {
+        match self.at.get(&write.id) {
+            Some(&n) => self.attempts[n].then(write),
+            None => {
+                self.at.insert(write.id, self.attempts.len());
+                self.attempts.push(write);
+            }
+        }
+    }
+
+    /// Takes in what `other` kept, as if its reports came after this one's.
+    pub fn absorb(&mut self, other: Reports) {
+        self.reminders.absorb(other.reminders);
+        for write in other.attempts {
+            self.attempt(write);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.reminders.is_empty() && self.attempts.is_empty()
+    }
+
+    /// Writes everything kept in `tx`, and forgets it.
+    pub async fn flush(&mut self, tx: &mut Tx<'_>) -> Result<(), sqlx::Error> {
+        self.reminders.flush(tx).await?;
+        let attempts = std::mem::take(&mut self.attempts);
+        self.at.clear();
+        let dialect = crate::db::Dialect::of(tx);
+        for chunk in attempts.chunks(500) {
+            // A wrong number reached somebody, but not the debtor: no conversation about the
+            // debt, whatever was answered.
+            let sql = format!(
+                "WITH v (id, status, answered_at, ended_at, outcome, reason, has_details, \
+                   conversation, duration_seconds, response, notes, promised_date, callback_at) \
+                   AS (VALUES {}) \
+                 UPDATE call_attempts SET status = v.status, \
+                   connected = CASE WHEN v.has_details = 1 AND v.conversation = 0 THEN 0 \
+                     WHEN v.answered_at IS NOT NULL THEN 1 ELSE call_attempts.connected END, \
+                   answered_at = COALESCE(v.answered_at, call_attempts.answered_at), \
+                   ended_at = COALESCE(v.ended_at, call_attempts.ended_at), \
+                   outcome = CASE WHEN v.outcome = '' THEN call_attempts.outcome ELSE v.outcome END, \
+                   reason = CASE WHEN v.reason = '' THEN call_attempts.reason ELSE v.reason END, \
+                   duration_seconds = CASE WHEN v.has_details = 1 \
+                     THEN COALESCE(v.duration_seconds, call_attempts.duration_seconds) \
+                     ELSE call_attempts.duration_seconds END, \
+                   response = CASE WHEN v.has_details = 1 THEN v.response ELSE call_attempts.response END, \
+                   notes = CASE WHEN v.has_details = 1 THEN v.notes ELSE call_attempts.notes END, \
+                   promised_date = CASE WHEN v.has_details = 1 \
+                     THEN v.promised_date ELSE call_attempts.promised_date END, \
+                   callback_at = CASE WHEN v.has_details = 1 \
+                     THEN v.callback_at ELSE call_attempts.callback_at END \
+                 FROM v WHERE call_attempts.id = v.id",
+                dialect.typed_rows(chunk.len(), &ATTEMPT_TYPES)
+            );
+            let mut query = sqlx::query(&sql).persistent(chunk.len() == 1);
+            for write in chunk {
+                let details = write.details.as_ref();
+                query = query
+                    .bind(write.id)
+                    .bind(write.status)
+                    .bind(write.answered_at)
+                    .bind(write.ended_at)
+                    .bind(write.outcome.as_str())
+                    .bind(write.reason.as_str())
+                    .bind(i64::from(details.is_some()))
+                    .bind(i64::from(details.is_some_and(|d| d.conversation)))
+                    .bind(details.and_then(|d| d.duration_seconds))
+                    .bind(details.map_or("", |d| d.response.as_str()))
+                    .bind(details.map_or("", |d| d.notes.as_str()))
+                    .bind(details.map_or("", |d| d.promised_date.as_str()))
+                    .bind(details.and_then(|d| d.callback_at));
+            }
+            query.execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
 }
 
 /// What the monitor did in one sweep.

@@ -48,31 +48,48 @@ const LIST_SELECT: &str = "SELECT r.id, r.status, r.customer_id, c.display_name 
 /// The statuses a reminder can still call from (every status that is not final), for SQL.
 pub(crate) const OPEN: &str = "('pending', 'in_progress', 'processing', 'failed', 'paused')";
 
-struct Clocks {
-    org: Tz,
-    style: NumberStyle,
+/// How the organization reads times and amounts.
+pub(crate) struct Locale {
+    pub zone: Tz,
+    pub style: NumberStyle,
 }
 
-impl Clocks {
-    async fn of(db: &Db, org_id: i64) -> Result<Self, AppError> {
+impl Locale {
+    pub(crate) async fn of(db: &Db, org_id: i64) -> Result<Self, AppError> {
         let (timezone, locale): (String, String) =
             sqlx::query_as("SELECT timezone, locale FROM organizations WHERE id = $1")
                 .bind(org_id)
                 .fetch_one(db.pool())
                 .await?;
         Ok(Self {
-            org: timezone.parse().unwrap_or(Tz::UTC),
+            zone: timezone.parse().unwrap_or(Tz::UTC),
             style: NumberStyle::for_locale(&locale),
         })
     }
 
-    fn org_time(&self, at: DateTime<Utc>) -> String {
-        at.with_timezone(&self.org)
+    /// An instant (Unix milliseconds) on the organization's clock.
+    pub(crate) fn time(&self, millis: i64) -> String {
+        from_millis(millis)
+            .with_timezone(&self.zone)
             .format("%a %-d %b %H:%M %Z")
             .to_string()
     }
 
-    fn row(&self, r: ListRow) -> ReminderRow {
+    /// An instant to the second, without the weekday.
+    pub(crate) fn time_seconds(&self, millis: i64) -> String {
+        from_millis(millis)
+            .with_timezone(&self.zone)
+            .format("%-d %b %H:%M:%S")
+            .to_string()
+    }
+
+    pub(crate) fn money(&self, minor: i64, currency: &str) -> String {
+        let currency = Currency::parse(currency).unwrap_or_else(|_| Currency::unknown());
+        Money::new(minor, currency).format(self.style)
+    }
+
+    /// A reminder as the lists show it.
+    fn reminder_row(&self, r: ListRow) -> ReminderRow {
         let at = from_millis(r.due_at);
         let next_debtor = debtor_zone(&r.timezone, &r.country, &r.region)
             .ok()
@@ -83,7 +100,6 @@ impl Clocks {
                     .to_string()
             })
             .unwrap_or_default();
-        let currency = Currency::parse(&r.currency).unwrap_or_else(|_| Currency::unknown());
         ReminderRow {
             id: r.id,
             status: r.status,
@@ -91,7 +107,7 @@ impl Clocks {
             customer_name: r.customer_name,
             invoice_id: r.invoice_id,
             invoice_number: r.invoice_number,
-            amount: Money::new(r.balance_minor, currency).format(self.style),
+            amount: self.money(r.balance_minor, &r.currency),
             step: SequenceStep {
                 offset_days: i32::try_from(r.step_offset_days).unwrap_or_default(),
                 channel: super::profile::Channel::Call,
@@ -100,7 +116,7 @@ impl Clocks {
             attempts: r.attempts,
             max_attempts: r.max_attempts,
             next_debtor,
-            next_org: self.org_time(at),
+            next_org: self.time(r.due_at),
             reason: r.last_reason,
         }
     }
@@ -117,7 +133,7 @@ pub async fn list_reminders(
     member: Member,
     filter: &ReminderFilter,
 ) -> Result<ReminderPage, AppError> {
-    let clocks = Clocks::of(db, member.org_id).await?;
+    let locale = Locale::of(db, member.org_id).await?;
     let status_clause = match filter.status.as_str() {
         "" | "open" => format!("AND r.status IN {OPEN}"),
         "all" => String::new(),
@@ -152,7 +168,7 @@ pub async fn list_reminders(
     .await?;
     let calls_enabled = profile_of(db, member.org_id).await?.calls_enabled;
     Ok(ReminderPage {
-        rows: rows.into_iter().map(|r| clocks.row(r)).collect(),
+        rows: rows.into_iter().map(|r| locale.reminder_row(r)).collect(),
         next,
         counts,
         calls_enabled,
@@ -161,7 +177,7 @@ pub async fn list_reminders(
 
 /// One reminder with its history and attempts.
 pub async fn reminder_detail(db: &Db, member: Member, id: i64) -> Result<ReminderDetail, AppError> {
-    let clocks = Clocks::of(db, member.org_id).await?;
+    let locale = Locale::of(db, member.org_id).await?;
     let row: ListRow = sqlx::query_as(&format!("{LIST_SELECT} WHERE r.id = $1 AND r.org_id = $2"))
         .bind(id)
         .bind(member.org_id)
@@ -192,15 +208,15 @@ pub async fn reminder_detail(db: &Db, member: Member, id: i64) -> Result<Reminde
         .await?
         .into_iter()
         .map(|e| HistoryEntry {
-            at: clocks.org_time(from_millis(e.at)),
+            at: locale.time(e.at),
             transition: e.transition.replace('_', " "),
             from: e.from_status,
             to: e.to_status,
             reason: match e.param_at {
                 Some(at) if e.reason.is_empty() => {
-                    format!("until {}", clocks.org_time(from_millis(at)))
+                    format!("until {}", locale.time(at))
                 }
-                Some(at) => format!("{} (until {})", e.reason, clocks.org_time(from_millis(at))),
+                Some(at) => format!("{} (until {})", e.reason, locale.time(at)),
                 None => e.reason,
             },
             actor: actor(&e.actor),
@@ -219,7 +235,7 @@ pub async fn reminder_detail(db: &Db, member: Member, id: i64) -> Result<Reminde
         |(attempt_id, attempt_no, at, phone, status, outcome, reason, provider)| AttemptView {
             id: attempt_id,
             attempt_no,
-            dialled_at: clocks.org_time(from_millis(at)),
+            dialled_at: locale.time(at),
             phone,
             status,
             outcome,
@@ -248,11 +264,11 @@ pub async fn reminder_detail(db: &Db, member: Member, id: i64) -> Result<Reminde
     }
     actions.push("dispute".into());
     actions.push("opt_out".into());
-    let locale = crate::calls::queries::Locale::of(db, member.org_id).await?;
+    let locale = Locale::of(db, member.org_id).await?;
     let deliveries =
         crate::calls::queries::deliveries(db, &locale, member.org_id, "reminder_id", id).await?;
     Ok(ReminderDetail {
-        row: clocks.row(row),
+        row: locale.reminder_row(row),
         history,
         attempts,
         actions,

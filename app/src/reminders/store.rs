@@ -1,8 +1,9 @@
-//! Reminders in the database. Every change of status goes through [`transition`], which runs
-//! the state machine ([`super::machine`]) on the stored row and writes the row and its history
-//! event in the caller's transaction — the only writer of `reminders.status`, apart from
-//! [`claim`], which moves a batch from pending to in progress in one statement (and records
-//! each claim the same way).
+//! Reminders in the database. Every change of status goes through the state machine
+//! ([`super::machine`]) on the stored row: [`advance`] decides it in memory, and [`Pending`]
+//! writes the rows and their history events in the caller's transaction, one statement per
+//! table for any number of reminders ([`transition`] is one such change). That is the only
+//! writer of `reminders.status`, apart from [`claim`], which moves a batch from pending to in
+//! progress in one statement (and records each claim the same way).
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -73,14 +74,6 @@ impl Row {
 
     pub fn is_follow_up(&self) -> bool {
         self.kind == FOLLOW_UP
-    }
-
-    /// Whether the state machine would take `transition` now (frequency rules aside: they
-    /// need the invoice's calls, which only a dial consults).
-    pub fn allows(&self, transition: &Transition, now: DateTime<Utc>) -> Result<(), Refused> {
-        self.machine(Vec::new())
-            .apply(transition.clone(), now)
-            .map(|_| ())
     }
 
     /// The state machine's view of the row, with the invoice's recent calls.
@@ -190,6 +183,24 @@ pub async fn transition_held(
     row: Row,
     request: Request<'_>,
 ) -> Result<(Row, Change), TransitionError> {
+    let calls = if request.transition == Transition::Dial {
+        recent_calls(tx, row.invoice_id, request.now).await?
+    } else {
+        Vec::new()
+    };
+    let mut pending = Pending::default();
+    let done = pending.transition(row, request, calls)?;
+    pending.flush(tx).await?;
+    Ok(done)
+}
+
+/// The row after `request`, decided by the state machine on `row` (with the invoice's recent
+/// `calls`, which only a dial consults), and the change to record. Writes nothing.
+pub fn advance(
+    row: Row,
+    request: &Request<'_>,
+    calls: Vec<Attempt>,
+) -> Result<(Row, Change), TransitionError> {
     if row.id != request.reminder_id || row.org_id != request.org_id {
         return Err(TransitionError::NotFound);
     }
@@ -205,11 +216,6 @@ pub async fn transition_held(
     if request.require_expired && !expired {
         return Err(TransitionError::NotExpired);
     }
-    let calls = if request.transition == Transition::Dial {
-        recent_calls(tx, row.invoice_id, request.now).await?
-    } else {
-        Vec::new()
-    };
     let mut machine = row.machine(calls);
     let change = machine.apply(request.transition.clone(), request.now)?;
     let holds_claim = matches!(machine.status, Status::InProgress | Status::Processing);
@@ -227,23 +233,6 @@ pub async fn transition_held(
     } else {
         change.reason.clone()
     };
-    sqlx::query(
-        "UPDATE reminders SET status = $1, attempts = $2, dialled = $3, due_at = $4, \
-           claimed_by = $5, lease_until = $6, last_reason = $7, updated_at = $8 \
-         WHERE id = $9",
-    )
-    .bind(machine.status.as_str())
-    .bind(i64::from(machine.attempts))
-    .bind(i64::from(machine.dialled))
-    .bind(to_millis(machine.due_at))
-    .bind(&claimed_by)
-    .bind(lease_until)
-    .bind(&reason)
-    .bind(to_millis(request.now))
-    .bind(row.id)
-    .execute(&mut **tx)
-    .await?;
-    record(tx, &row, &change, request.actor, request.attempt_id).await?;
     let updated = Row {
         status: machine.status.as_str().to_owned(),
         attempts: i64::from(machine.attempts),
@@ -255,6 +244,169 @@ pub async fn transition_held(
         ..row
     };
     Ok((updated, change))
+}
+
+/// Transitions decided in memory and not yet written: each reminder's latest row and every
+/// history event, in order. [`Pending::flush`] writes them with one statement per table, however
+/// many reminders they touch — how a batch of call reports is stored in a few round trips.
+#[derive(Debug, Default)]
+pub struct Pending {
+    /// Each changed reminder's row after its last transition, and when that was.
+    rows: Vec<(Row, i64)>,
+    /// Index in `rows` by reminder id.
+    at: std::collections::HashMap<i64, usize>,
+    events: Vec<HistoryEvent>,
+}
+
+/// A history row to append.
+#[derive(Debug, Clone)]
+struct HistoryEvent {
+    org_id: i64,
+    reminder_id: i64,
+    at: i64,
+    transition: &'static str,
+    from: &'static str,
+    to: &'static str,
+    reason: String,
+    param_at: Option<i64>,
+    actor: String,
+    attempt_id: Option<i64>,
+}
+
+impl HistoryEvent {
+    fn new(row: &Row, change: &Change, actor: &Actor, attempt_id: Option<i64>) -> Self {
+        Self {
+            org_id: row.org_id,
+            reminder_id: row.id,
+            at: to_millis(change.at),
+            transition: change.transition.name(),
+            from: change.from.as_str(),
+            to: change.to.as_str(),
+            reason: change.reason.clone(),
+            param_at: param_at(&change.transition).map(to_millis),
+            actor: actor.label(),
+            attempt_id,
+        }
+    }
+}
+
+/// The most rows one statement of [`Pending::flush`] writes (well inside both databases'
+/// limits on parameters).
+const FLUSH_ROWS: usize = 500;
+
+impl Pending {
+    /// [`advance`], kept to be written by [`Pending::flush`]. A refused transition keeps
+    /// nothing.
+    pub fn transition(
+        &mut self,
+        row: Row,
+        request: Request<'_>,
+        calls: Vec<Attempt>,
+    ) -> Result<(Row, Change), TransitionError> {
+        let event_row = row.clone();
+        let (updated, change) = advance(row, &request, calls)?;
+        self.record(&event_row, &change, request.actor, request.attempt_id);
+        let entry = (updated.clone(), to_millis(request.now));
+        match self.at.get(&updated.id) {
+            Some(&n) => self.rows[n] = entry,
+            None => {
+                self.at.insert(updated.id, self.rows.len());
+                self.rows.push(entry);
+            }
+        }
+        Ok((updated, change))
+    }
+
+    /// A history event of a change written otherwise (a claim's).
+    pub fn record(&mut self, row: &Row, change: &Change, actor: &Actor, attempt_id: Option<i64>) {
+        self.events
+            .push(HistoryEvent::new(row, change, actor, attempt_id));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty() && self.events.is_empty()
+    }
+
+    /// Takes in what `other` kept after this one's (as if its transitions came later).
+    pub fn absorb(&mut self, other: Pending) {
+        for entry in other.rows {
+            match self.at.get(&entry.0.id) {
+                Some(&n) => self.rows[n] = entry,
+                None => {
+                    self.at.insert(entry.0.id, self.rows.len());
+                    self.rows.push(entry);
+                }
+            }
+        }
+        self.events.extend(other.events);
+    }
+
+    /// Writes every kept row and event in `tx`, and forgets them.
+    pub async fn flush(&mut self, tx: &mut Tx<'_>) -> Result<(), sqlx::Error> {
+        let dialect = Dialect::of(tx);
+        let rows = std::mem::take(&mut self.rows);
+        self.at.clear();
+        for chunk in rows.chunks(FLUSH_ROWS) {
+            let sql = format!(
+                "WITH v (id, status, attempts, dialled, due_at, claimed_by, lease_until, \
+                   last_reason, updated_at) AS (VALUES {}) \
+                 UPDATE reminders SET status = v.status, attempts = v.attempts, \
+                   dialled = v.dialled, due_at = v.due_at, claimed_by = v.claimed_by, \
+                   lease_until = v.lease_until, last_reason = v.last_reason, \
+                   updated_at = v.updated_at \
+                 FROM v WHERE reminders.id = v.id",
+                dialect.typed_rows(
+                    chunk.len(),
+                    &[
+                        "BIGINT", "TEXT", "BIGINT", "BIGINT", "BIGINT", "TEXT", "BIGINT", "TEXT",
+                        "BIGINT",
+                    ]
+                )
+            );
+            // One row is the common statement; longer lists are not kept prepared (one per
+            // length would crowd out the statements every request runs).
+            let mut query = sqlx::query(&sql).persistent(chunk.len() == 1);
+            for (row, updated_at) in chunk {
+                query = query
+                    .bind(row.id)
+                    .bind(row.status.as_str())
+                    .bind(row.attempts)
+                    .bind(row.dialled)
+                    .bind(row.due_at)
+                    .bind(row.claimed_by.as_str())
+                    .bind(row.lease_until)
+                    .bind(row.last_reason.as_str())
+                    .bind(*updated_at);
+            }
+            query.execute(&mut **tx).await?;
+        }
+        let events = std::mem::take(&mut self.events);
+        for chunk in events.chunks(FLUSH_ROWS) {
+            let sql = format!(
+                "INSERT INTO reminder_events \
+                   (org_id, reminder_id, at, transition, from_status, to_status, reason, param_at, \
+                    actor, attempt_id) \
+                 VALUES {}",
+                dialect.value_rows(chunk.len(), 10, |marks| format!("({marks})"))
+            );
+            let mut query = sqlx::query(&sql).persistent(chunk.len() == 1);
+            for event in chunk {
+                query = query
+                    .bind(event.org_id)
+                    .bind(event.reminder_id)
+                    .bind(event.at)
+                    .bind(event.transition)
+                    .bind(event.from)
+                    .bind(event.to)
+                    .bind(event.reason.as_str())
+                    .bind(event.param_at)
+                    .bind(event.actor.as_str())
+                    .bind(event.attempt_id);
+            }
+            query.execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Takes the reminder's write lock for the rest of `tx` (false when there is no such reminder):
@@ -269,34 +421,6 @@ pub async fn lock(tx: &mut Tx<'_>, org_id: i64, reminder_id: i64) -> Result<bool
             .execute(&mut **tx)
             .await?;
     Ok(locked.rows_affected() > 0)
-}
-
-/// Appends `change` to the reminder's history.
-async fn record(
-    tx: &mut Tx<'_>,
-    row: &Row,
-    change: &Change,
-    actor: &Actor,
-    attempt_id: Option<i64>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO reminder_events \
-           (org_id, reminder_id, at, transition, from_status, to_status, reason, param_at, actor, attempt_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(row.org_id)
-    .bind(row.id)
-    .bind(to_millis(change.at))
-    .bind(change.transition.name())
-    .bind(change.from.as_str())
-    .bind(change.to.as_str())
-    .bind(&change.reason)
-    .bind(param_at(&change.transition).map(to_millis))
-    .bind(actor.label())
-    .bind(attempt_id)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
 /// The instant a transition carries, stored beside its name so the history replays.
@@ -396,6 +520,7 @@ pub async fn claim(
         .await?;
     rows.sort_by_key(|row| (row.due_at, row.id));
     let actor = Actor::Scheduler(instance.to_owned());
+    let mut history = Pending::default();
     for row in &rows {
         // The statement's conditions are the machine's for a claim; the machine still decides
         // the history row.
@@ -407,8 +532,9 @@ pub async fn claim(
             .machine(Vec::new())
             .apply(Transition::Claim, now)
             .map_err(|refused| sqlx::Error::Protocol(refused.to_string()))?;
-        record(tx, row, &change, &actor, None).await?;
+        history.record(row, &change, &actor, None);
     }
+    history.flush(tx).await?;
     Ok(rows)
 }
 

@@ -5,7 +5,8 @@
 //! paying for its own `BEGIN` and `COMMIT` and for the pool's hand-over between them. Instead,
 //! handlers hand their report to a writer task, which takes every report that queued up while
 //! it was busy and applies them in one transaction: `BEGIN IMMEDIATE`, one statement finding
-//! the deliveries received before, each report's own statements, one statement storing every
+//! the deliveries received before, one reading each report's reminder, then the batch's writes
+//! decided in memory ([`Session`]) with one statement per table, one statement storing every
 //! delivery with its answer, one `COMMIT`. Each sender is answered only after
 //! that commit, so an answer of 200 still means "stored" and a crash loses nothing that was
 //! acknowledged.
@@ -312,14 +313,9 @@ async fn in_one_transaction(
                 continue;
             }
         };
-        match apply::apply(
-            &mut tx,
-            &mut session,
-            report,
-            delivery.only_attempt,
-            delivery.now,
-        )
-        .await
+        match session
+            .apply(&mut tx, report, delivery.only_attempt, delivery.now)
+            .await
         {
             Ok(applied) => {
                 if let Some(write_back) = &applied.write_back {
@@ -351,13 +347,14 @@ async fn in_one_transaction(
                 answers.push((answer, None));
             }
             Err(ApplyError::Db(err)) => return Err(err.into()),
-            // Refusals are all found before a report writes (`apply` checks its first
-            // transition in memory); anything after a write unwinds the batch.
+            // Refusals are all found before a report's writes are kept; anything after
+            // unwinds the batch.
             Err(err @ (ApplyError::Internal(_) | ApplyError::Unfinished(_))) => {
                 return Err(Failure::Internal(err.to_string()));
             }
         }
     }
+    session.flush(&mut tx).await?;
     store(&mut tx, db.dialect(), &records, &repeats).await?;
     tx.commit().await?;
     Ok(answers)
