@@ -931,6 +931,9 @@ async fn a_batch_sees_what_its_earlier_reports_decided() {
         };
         let mut tx = f.app.db.begin_immediate().await.unwrap();
         let mut session = Session::default();
+        // Both read ahead, as the writer does: the second's facts go stale once the first
+        // call's writes are kept.
+        session.prefetch(&mut tx, &[first, second]).await.unwrap();
         let mut summaries = Vec::new();
         for body in [
             answered(first, first_attempt),

@@ -115,6 +115,8 @@ pub struct Session {
     pending: Pending,
     /// Each reminder reported on, as it stands with the kept writes.
     known: HashMap<i64, Facts>,
+    /// Reminders read ahead ([`Session::prefetch`]), as stored before anything was written.
+    fresh: HashMap<i64, Facts>,
     /// Reminders with kept writes, by invoice (a follow-up to be made counts as its reporter's).
     dirty: HashMap<i64, HashSet<i64>>,
 }
@@ -286,6 +288,7 @@ impl From<FactsRow> for Facts {
     }
 }
 
+/// [`FACTS_OF`] without its condition.
 static FACTS: LazyLock<String> = LazyLock::new(|| {
     let columns = COLUMNS
         .split(", ")
@@ -308,13 +311,15 @@ static FACTS: LazyLock<String> = LazyLock::new(|| {
          FROM reminders r \
          LEFT JOIN invoices i ON i.id = r.invoice_id \
          LEFT JOIN call_attempts a ON a.reminder_id = r.id AND a.attempt_no = \
-           (SELECT MAX(attempt_no) FROM call_attempts WHERE reminder_id = r.id) \
-         WHERE r.id = $1",
+           (SELECT MAX(attempt_no) FROM call_attempts WHERE reminder_id = r.id)",
         seen(EventType::CallAnswered),
         seen(EventType::CallCompleted),
         seen(EventType::CallFailed),
     )
 });
+
+/// One reminder's [`FactsRow`].
+static FACTS_OF: LazyLock<String> = LazyLock::new(|| format!("{} WHERE r.id = $1", *FACTS));
 
 /// The reminder's facts as stored (on PostgreSQL after taking its row lock, so that they are
 /// read after any transaction that held it has committed).
@@ -325,7 +330,7 @@ async fn read_facts(tx: &mut Tx<'_>, reminder_id: i64) -> Result<Option<Facts>, 
             .execute(&mut **tx)
             .await?;
     }
-    let read: Option<FactsRow> = sqlx::query_as(&FACTS)
+    let read: Option<FactsRow> = sqlx::query_as(&FACTS_OF)
         .bind(reminder_id)
         .fetch_optional(&mut **tx)
         .await?;
@@ -357,8 +362,49 @@ impl Session {
     pub async fn flush(&mut self, tx: &mut Tx<'_>) -> Result<(), sqlx::Error> {
         self.pending.flush(tx).await?;
         self.dirty.clear();
-        // Another reminder of a cached one's invoice may have been written meanwhile.
+        // Another reminder of a remembered one's invoice may have been written meanwhile.
         self.known.clear();
+        self.fresh.clear();
+        Ok(())
+    }
+
+    /// Reads the facts of every reminder in `ids` in one statement, ahead of their reports
+    /// (on PostgreSQL after taking their row locks, in id order).
+    pub async fn prefetch(&mut self, tx: &mut Tx<'_>, ids: &[i64]) -> Result<(), sqlx::Error> {
+        let mut ids: Vec<i64> = ids
+            .iter()
+            .copied()
+            .filter(|id| !self.known.contains_key(id))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let dialect = Dialect::of(tx);
+        let marks = dialect
+            .placeholders(ids.len())
+            .collect::<Vec<_>>()
+            .join(", ");
+        if dialect == Dialect::Postgres {
+            let sql =
+                format!("SELECT id FROM reminders WHERE id IN ({marks}) ORDER BY id FOR UPDATE");
+            let mut lock = sqlx::query(&sql).persistent(ids.len() == 1);
+            for id in &ids {
+                lock = lock.bind(*id);
+            }
+            lock.execute(&mut **tx).await?;
+        }
+        let sql = format!("{} WHERE r.id IN ({marks})", *FACTS);
+        // Not kept prepared beyond one id: one statement per length would crowd the cache.
+        let mut query = sqlx::query_as::<_, FactsRow>(&sql).persistent(ids.len() == 1);
+        for id in &ids {
+            query = query.bind(*id);
+        }
+        for read in query.fetch_all(&mut **tx).await? {
+            let facts = Facts::from(read);
+            self.fresh.insert(facts.row.id, facts);
+        }
         Ok(())
     }
 
@@ -379,6 +425,12 @@ impl Session {
                 return Ok(Some(facts.clone()));
             }
             self.flush(tx).await.map_err(unfinished)?;
+        }
+        if let Some(facts) = self.fresh.remove(&reminder_id)
+            && !self.dirty.contains_key(&facts.row.invoice_id)
+        {
+            self.known.insert(reminder_id, facts.clone());
+            return Ok(Some(facts));
         }
         let mut facts = read_facts(tx, reminder_id).await?;
         if let Some(read) = &facts

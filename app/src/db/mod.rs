@@ -162,6 +162,9 @@ impl Db {
             Dialect::Sqlite => {
                 Self::pool_options(dialect, 1)
                     .acquire_timeout(Duration::from_secs(30))
+                    // A file, not a server: nothing to test before each transaction (the test
+                    // is a round trip to the connection's thread while writers queue).
+                    .test_before_acquire(false)
                     .connect_with(options)
                     .await?
             }

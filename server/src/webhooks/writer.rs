@@ -272,6 +272,14 @@ async fn in_one_transaction(
     let mut tx = db.begin_immediate().await?;
     let known = known_deliveries(&mut tx, db.dialect(), deliveries).await?;
     let mut session = Session::default();
+    // Every new report's reminder, read in one statement.
+    let reminders: Vec<i64> = deliveries
+        .iter()
+        .filter(|delivery| !known.contains_key(&delivery.key))
+        .filter_map(|delivery| delivery.report.as_ref().ok())
+        .map(|report| report.reminder_id)
+        .collect();
+    session.prefetch(&mut tx, &reminders).await?;
     let mut connected: HashMap<i64, bool> = HashMap::new();
     let mut answers: Vec<(Answer, Option<i64>)> = Vec::with_capacity(deliveries.len());
     let mut records: Vec<Record> = Vec::with_capacity(deliveries.len());
