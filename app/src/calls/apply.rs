@@ -24,7 +24,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use super::report::{CallReport, EventType, ReportedEvent, Response};
 use crate::db::time::to_millis;
-use crate::db::{Dialect, Tx};
+use crate::db::{Dialect, Script, Tx};
 use crate::reminders::dispatch::{self, AttemptDetails, CallEvent, Reported, Reports};
 use crate::reminders::machine::Status;
 use crate::reminders::profile::BusinessProfile;
@@ -173,8 +173,14 @@ impl Pending {
     }
 
     async fn flush(&mut self, tx: &mut Tx<'_>) -> Result<(), sqlx::Error> {
-        let dialect = Dialect::of(tx);
-        self.reports.flush(tx).await?;
+        let mut script = Script::new(Dialect::of(tx));
+        self.write_into(&mut script);
+        script.run(tx).await
+    }
+
+    fn write_into(&mut self, script: &mut Script) {
+        let dialect = script.dialect();
+        self.reports.write_into(script);
         let holds = std::mem::take(&mut self.holds);
         for chunk in holds.chunks(FLUSH_ROWS) {
             let sql = format!(
@@ -184,15 +190,13 @@ impl Pending {
                    AND (invoices.hold_until IS NULL OR invoices.hold_until <= v.until)",
                 dialect.typed_rows(chunk.len(), &["BIGINT", "BIGINT", "BIGINT", "TEXT"])
             );
-            let mut query = sqlx::query(&sql).persistent(chunk.len() == 1);
+            let mut bind = script.statement(&sql);
             for hold in chunk {
-                query = query
-                    .bind(hold.invoice_id)
+                bind.bind(hold.invoice_id)
                     .bind(hold.org_id)
                     .bind(hold.until)
-                    .bind(hold.reason.as_str());
+                    .bind(hold.reason.clone());
             }
-            query.execute(&mut **tx).await?;
         }
         let follow_ups = std::mem::take(&mut self.follow_ups);
         for chunk in follow_ups.chunks(FLUSH_ROWS) {
@@ -202,14 +206,13 @@ impl Pending {
                    updated_at) VALUES {}",
                 dialect.value_rows(chunk.len(), 12, |marks| format!("({marks})"))
             );
-            let mut query = sqlx::query(&sql).persistent(chunk.len() == 1);
+            let mut bind = script.statement(&sql);
             for new in chunk {
-                query = query
-                    .bind(new.org_id)
+                bind.bind(new.org_id)
                     .bind(new.invoice_id)
                     .bind(new.customer_id)
                     .bind(new.offset)
-                    .bind(new.day.as_str())
+                    .bind(new.day.clone())
                     .bind(Status::Pending.as_str())
                     .bind(new.max_attempts)
                     .bind(new.due_at)
@@ -218,9 +221,7 @@ impl Pending {
                     .bind(new.at)
                     .bind(new.at);
             }
-            query.execute(&mut **tx).await?;
         }
-        Ok(())
     }
 }
 
@@ -360,12 +361,19 @@ impl Session {
     /// commits; [`Session::apply`] flushes on its own whenever a report must read what an
     /// earlier one decided.
     pub async fn flush(&mut self, tx: &mut Tx<'_>) -> Result<(), sqlx::Error> {
-        self.pending.flush(tx).await?;
+        let mut script = Script::new(Dialect::of(tx));
+        self.write_into(&mut script);
+        script.run(tx).await
+    }
+
+    /// [`Session::flush`] as statements added to `script`, which the caller runs (with its
+    /// own) before anything else in the transaction.
+    pub fn write_into(&mut self, script: &mut Script) {
+        self.pending.write_into(script);
         self.dirty.clear();
         // Another reminder of a remembered one's invoice may have been written meanwhile.
         self.known.clear();
         self.fresh.clear();
-        Ok(())
     }
 
     /// Reads the facts of every reminder in `ids` in one statement, ahead of their reports

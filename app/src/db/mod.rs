@@ -306,6 +306,84 @@ fn prepare_sqlite_url(url: &str) -> Result<String, DbError> {
     Ok(url)
 }
 
+/// Statements to run together, in order, in one transaction. On SQLite they go as one
+/// multi-statement execution — one trip to the connection's thread, each statement taking its
+/// `?` arguments in turn — where statement by statement each trip waits for that thread to be
+/// woken and for the answer to come back. PostgreSQL's protocol takes one statement with
+/// arguments at a time, so there they run one by one.
+pub struct Script {
+    dialect: Dialect,
+    /// The statements and their arguments; on SQLite one entry, the statements joined.
+    statements: Vec<(String, sqlx::any::AnyArguments<'static>)>,
+    /// The first argument that could not be encoded.
+    error: Option<sqlx::error::BoxDynError>,
+}
+
+/// The arguments of a [`Script`]'s statement, bound in order.
+pub struct Bind<'s> {
+    arguments: &'s mut sqlx::any::AnyArguments<'static>,
+    error: &'s mut Option<sqlx::error::BoxDynError>,
+}
+
+impl Bind<'_> {
+    pub fn bind<T>(&mut self, value: T) -> &mut Self
+    where
+        T: 'static + sqlx::Encode<'static, sqlx::Any> + sqlx::Type<sqlx::Any>,
+    {
+        use sqlx::Arguments;
+        if let Err(err) = self.arguments.add(value) {
+            self.error.get_or_insert(err);
+        }
+        self
+    }
+}
+
+impl Script {
+    pub fn new(dialect: Dialect) -> Self {
+        Self {
+            dialect,
+            statements: Vec::new(),
+            error: None,
+        }
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Adds `sql` (written with [`Dialect::placeholders`]); bind its arguments, in order, on
+    /// the [`Bind`] returned.
+    pub fn statement(&mut self, sql: &str) -> Bind<'_> {
+        match (self.dialect, self.statements.last_mut()) {
+            (Dialect::Sqlite, Some((script, _))) => {
+                script.push_str(";\n");
+                script.push_str(sql);
+            }
+            _ => self.statements.push((sql.to_owned(), Default::default())),
+        }
+        let (_, arguments) = self.statements.last_mut().expect("a statement was added");
+        Bind {
+            arguments,
+            error: &mut self.error,
+        }
+    }
+
+    /// Runs every statement in `tx`.
+    pub async fn run(self, tx: &mut Tx<'_>) -> Result<(), sqlx::Error> {
+        if let Some(err) = self.error {
+            return Err(sqlx::Error::Encode(err));
+        }
+        for (sql, arguments) in self.statements {
+            // Not kept prepared: a script is seldom the same twice.
+            sqlx::query_with(&sql, arguments)
+                .persistent(false)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

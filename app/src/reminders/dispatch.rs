@@ -618,10 +618,17 @@ impl Reports {
 
     /// Writes everything kept in `tx`, and forgets it.
     pub async fn flush(&mut self, tx: &mut Tx<'_>) -> Result<(), sqlx::Error> {
-        self.reminders.flush(tx).await?;
+        let mut script = crate::db::Script::new(crate::db::Dialect::of(tx));
+        self.write_into(&mut script);
+        script.run(tx).await
+    }
+
+    /// Adds the statements writing everything kept to `script`, and forgets it.
+    pub fn write_into(&mut self, script: &mut crate::db::Script) {
+        self.reminders.write_into(script);
         let attempts = std::mem::take(&mut self.attempts);
         self.at.clear();
-        let dialect = crate::db::Dialect::of(tx);
+        let dialect = script.dialect();
         for chunk in attempts.chunks(500) {
             // A wrong number reached somebody, but not the debtor: no conversation about the
             // debt, whatever was answered.
@@ -648,27 +655,24 @@ impl Reports {
                  FROM v WHERE call_attempts.id = v.id",
                 dialect.typed_rows(chunk.len(), &ATTEMPT_TYPES)
             );
-            let mut query = sqlx::query(&sql).persistent(chunk.len() == 1);
+            let mut bind = script.statement(&sql);
             for write in chunk {
                 let details = write.details.as_ref();
-                query = query
-                    .bind(write.id)
+                bind.bind(write.id)
                     .bind(write.status)
                     .bind(write.answered_at)
                     .bind(write.ended_at)
-                    .bind(write.outcome.as_str())
-                    .bind(write.reason.as_str())
+                    .bind(write.outcome.clone())
+                    .bind(write.reason.clone())
                     .bind(i64::from(details.is_some()))
                     .bind(i64::from(details.is_some_and(|d| d.conversation)))
                     .bind(details.and_then(|d| d.duration_seconds))
-                    .bind(details.map_or("", |d| d.response.as_str()))
-                    .bind(details.map_or("", |d| d.notes.as_str()))
-                    .bind(details.map_or("", |d| d.promised_date.as_str()))
+                    .bind(details.map_or(String::new(), |d| d.response.clone()))
+                    .bind(details.map_or(String::new(), |d| d.notes.clone()))
+                    .bind(details.map_or(String::new(), |d| d.promised_date.clone()))
                     .bind(details.and_then(|d| d.callback_at));
             }
-            query.execute(&mut **tx).await?;
         }
-        Ok(())
     }
 }
 

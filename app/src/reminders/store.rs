@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::machine::{Change, Refused, Reminder, Status, Transition};
 use super::rules::{Attempt, WEEK};
 use crate::db::time::{from_millis, to_millis};
-use crate::db::{Dialect, Tx};
+use crate::db::{Dialect, Script, Tx};
 
 /// The kind of a reminder a call's outcome asked for (the sequence's are `step`).
 pub const FOLLOW_UP: &str = "follow_up";
@@ -343,7 +343,14 @@ impl Pending {
 
     /// Writes every kept row and event in `tx`, and forgets them.
     pub async fn flush(&mut self, tx: &mut Tx<'_>) -> Result<(), sqlx::Error> {
-        let dialect = Dialect::of(tx);
+        let mut script = Script::new(Dialect::of(tx));
+        self.write_into(&mut script);
+        script.run(tx).await
+    }
+
+    /// Adds the statements writing every kept row and event to `script`, and forgets them.
+    pub fn write_into(&mut self, script: &mut Script) {
+        let dialect = script.dialect();
         let rows = std::mem::take(&mut self.rows);
         self.at.clear();
         for chunk in rows.chunks(FLUSH_ROWS) {
@@ -363,22 +370,18 @@ impl Pending {
                     ]
                 )
             );
-            // One row is the common statement; longer lists are not kept prepared (one per
-            // length would crowd out the statements every request runs).
-            let mut query = sqlx::query(&sql).persistent(chunk.len() == 1);
+            let mut bind = script.statement(&sql);
             for (row, updated_at) in chunk {
-                query = query
-                    .bind(row.id)
-                    .bind(row.status.as_str())
+                bind.bind(row.id)
+                    .bind(row.status.clone())
                     .bind(row.attempts)
                     .bind(row.dialled)
                     .bind(row.due_at)
-                    .bind(row.claimed_by.as_str())
+                    .bind(row.claimed_by.clone())
                     .bind(row.lease_until)
-                    .bind(row.last_reason.as_str())
+                    .bind(row.last_reason.clone())
                     .bind(*updated_at);
             }
-            query.execute(&mut **tx).await?;
         }
         let events = std::mem::take(&mut self.events);
         for chunk in events.chunks(FLUSH_ROWS) {
@@ -389,23 +392,20 @@ impl Pending {
                  VALUES {}",
                 dialect.value_rows(chunk.len(), 10, |marks| format!("({marks})"))
             );
-            let mut query = sqlx::query(&sql).persistent(chunk.len() == 1);
+            let mut bind = script.statement(&sql);
             for event in chunk {
-                query = query
-                    .bind(event.org_id)
+                bind.bind(event.org_id)
                     .bind(event.reminder_id)
                     .bind(event.at)
                     .bind(event.transition)
                     .bind(event.from)
                     .bind(event.to)
-                    .bind(event.reason.as_str())
+                    .bind(event.reason.clone())
                     .bind(event.param_at)
-                    .bind(event.actor.as_str())
+                    .bind(event.actor.clone())
                     .bind(event.attempt_id);
             }
-            query.execute(&mut **tx).await?;
         }
-        Ok(())
     }
 }
 

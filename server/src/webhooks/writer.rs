@@ -33,7 +33,7 @@ use app::calls::apply::{self, ApplyError, Session, WriteBack};
 use app::calls::live::Hub;
 use app::calls::report::CallReport;
 use app::db::time::to_millis;
-use app::db::{Db, Dialect, Tx};
+use app::db::{Db, Dialect, Script, Tx};
 
 /// The most reports one transaction takes.
 const MAX_BATCH: usize = 256;
@@ -362,8 +362,11 @@ async fn in_one_transaction(
             }
         }
     }
-    session.flush(&mut tx).await?;
-    store(&mut tx, db.dialect(), &records, &repeats).await?;
+    // The batch's writes and its deliveries, in one trip on SQLite.
+    let mut script = Script::new(db.dialect());
+    session.write_into(&mut script);
+    store(&mut script, &records, &repeats);
+    script.run(&mut tx).await?;
     tx.commit().await?;
     Ok(answers)
 }
@@ -425,17 +428,12 @@ const RECORD_COLUMNS: usize = 12;
 /// Writes the batch's deliveries in one statement: a new row for each first delivery (a
 /// delivery another instance stored meanwhile is counted instead), and the count of each
 /// delivery received again.
-async fn store(
-    tx: &mut Tx<'_>,
-    dialect: Dialect,
-    records: &[Record<'_>],
-    repeats: &HashMap<&str, i64>,
-) -> Result<(), sqlx::Error> {
+fn store(script: &mut Script, records: &[Record<'_>], repeats: &HashMap<&str, i64>) {
     let rows = records.len() + repeats.len();
     if rows == 0 {
-        return Ok(());
+        return;
     }
-    let values = dialect.value_rows(rows, RECORD_COLUMNS, |marks| {
+    let values = script.dialect().value_rows(rows, RECORD_COLUMNS, |marks| {
         format!("('{SOURCE}', {marks})")
     });
     let sql = format!(
@@ -445,26 +443,24 @@ async fn store(
          ON CONFLICT (source, delivery_key) \
          DO UPDATE SET deliveries = webhook_events.deliveries + excluded.deliveries"
     );
-    let mut query = sqlx::query(&sql).persistent(false);
+    let mut bind = script.statement(&sql);
     for record in records {
-        query = query
-            .bind(record.delivery.key.as_str())
-            .bind(record.delivery.headers.as_str())
-            .bind(record.delivery.body.as_str())
+        bind.bind(record.delivery.key.clone())
+            .bind(record.delivery.headers.clone())
+            .bind(record.delivery.body.clone())
             .bind(to_millis(record.delivery.now))
             .bind(i64::from(record.status.as_u16()))
-            .bind(record.result.as_str())
+            .bind(record.result.clone())
             .bind(record.event_type)
             .bind(record.org_id)
             .bind(record.reminder_id)
             .bind(record.attempt_id)
-            .bind(record.event_key.as_deref())
+            .bind(record.event_key.clone())
             .bind(record.deliveries);
     }
     // A repeat always meets its row: only the count is taken from it.
     for (key, count) in repeats {
-        query = query
-            .bind(*key)
+        bind.bind((*key).to_owned())
             .bind("")
             .bind("")
             .bind(0_i64)
@@ -474,11 +470,9 @@ async fn store(
             .bind(None::<i64>)
             .bind(None::<i64>)
             .bind(None::<i64>)
-            .bind(None::<&str>)
+            .bind(None::<String>)
             .bind(*count);
     }
-    query.execute(&mut **tx).await?;
-    Ok(())
 }
 
 /// The answer to a refused report and its delivery's row: shown on the reminder's page only
