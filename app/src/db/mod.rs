@@ -319,6 +319,10 @@ pub struct Script {
     error: Option<sqlx::error::BoxDynError>,
 }
 
+/// The most arguments a [`Script`] statement kept prepared takes: about one row of each table a
+/// call report writes.
+const KEEP_PREPARED_ARGUMENTS: usize = 64;
+
 /// The arguments of a [`Script`]'s statement, bound in order.
 pub struct Bind<'s> {
     arguments: &'s mut sqlx::any::AnyArguments<'static>,
@@ -374,9 +378,12 @@ impl Script {
             return Err(sqlx::Error::Encode(err));
         }
         for (sql, arguments) in self.statements {
-            // Not kept prepared: a script is seldom the same twice.
+            // A short script (one reminder's change, say) recurs word for word: kept prepared,
+            // it is parsed once per connection. A long one is a list whose length varies, and
+            // would only crowd the connection's cache of prepared statements.
+            let keep = sqlx::Arguments::len(&arguments) <= KEEP_PREPARED_ARGUMENTS;
             sqlx::query_with(&sql, arguments)
-                .persistent(false)
+                .persistent(keep)
                 .execute(&mut **tx)
                 .await?;
         }

@@ -545,16 +545,11 @@ impl Reports {
         let minutes = |m: u32| Duration::minutes(i64::from(m));
         let (transition, lease, attempt_status) = plan(event, profile, now);
         let request = Request {
-            org_id,
-            reminder_id,
-            transition,
-            actor,
-            now,
-            claimant: None,
             lease,
             attempt_id,
             // The monitor's verdict stands only if nothing was heard meanwhile.
             require_expired: *event == CallEvent::TimedOut,
+            ..Request::new(org_id, reminder_id, transition, actor, now)
         };
         let (mut row, change) = self.reminders.transition(row, request, Vec::new())?;
         if let Some(attempt_id) = attempt_id {
@@ -610,10 +605,6 @@ impl Reports {
         for write in other.attempts {
             self.attempt(write);
         }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.reminders.is_empty() && self.attempts.is_empty()
     }
 
     /// Writes everything kept in `tx`, and forgets it.

@@ -306,14 +306,7 @@ impl Pending {
         let event_row = row.clone();
         let (updated, change) = advance(row, &request, calls)?;
         self.record(&event_row, &change, request.actor, request.attempt_id);
-        let entry = (updated.clone(), to_millis(request.now));
-        match self.at.get(&updated.id) {
-            Some(&n) => self.rows[n] = entry,
-            None => {
-                self.at.insert(updated.id, self.rows.len());
-                self.rows.push(entry);
-            }
-        }
+        self.keep(updated.clone(), to_millis(request.now));
         Ok((updated, change))
     }
 
@@ -323,20 +316,21 @@ impl Pending {
             .push(HistoryEvent::new(row, change, actor, attempt_id));
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty() && self.events.is_empty()
+    /// Keeps `row` as its reminder's latest, changed at `updated_at`.
+    fn keep(&mut self, row: Row, updated_at: i64) {
+        match self.at.get(&row.id) {
+            Some(&n) => self.rows[n] = (row, updated_at),
+            None => {
+                self.at.insert(row.id, self.rows.len());
+                self.rows.push((row, updated_at));
+            }
+        }
     }
 
     /// Takes in what `other` kept after this one's (as if its transitions came later).
     pub fn absorb(&mut self, other: Pending) {
-        for entry in other.rows {
-            match self.at.get(&entry.0.id) {
-                Some(&n) => self.rows[n] = entry,
-                None => {
-                    self.at.insert(entry.0.id, self.rows.len());
-                    self.rows.push(entry);
-                }
-            }
+        for (row, updated_at) in other.rows {
+            self.keep(row, updated_at);
         }
         self.events.extend(other.events);
     }
