@@ -13,6 +13,7 @@
 //! ≥ 5,000 requests/s with p99 < 10 ms on SQLite, 0 errors.
 //!
 //! `BENCH_SECONDS` (default 60) per run, `BENCH_RATES` (default `1000,2500,5000`);
+//! `BENCH_TIMELINE=1` also prints the worst latency of each second (where a stall happened);
 //! `BENCH_ONLY` / `BENCH_KEEP`: see `support`.
 
 mod support;
@@ -115,6 +116,8 @@ struct Run {
     errors: std::collections::BTreeMap<String, usize>,
     elapsed: Duration,
     latencies: Vec<Duration>,
+    /// The worst latency of each second, in order (a stall shows where it happened).
+    worst_by_second: Vec<Duration>,
 }
 
 impl Run {
@@ -177,8 +180,11 @@ where
     }
     let mut latencies = Vec::with_capacity(total);
     let mut errors = std::collections::BTreeMap::new();
-    for task in tasks {
+    let mut worst_by_second = vec![Duration::ZERO; seconds as usize];
+    for (i, task) in tasks.into_iter().enumerate() {
         let (latency, failure) = task.await.unwrap();
+        let second = &mut worst_by_second[i / rate as usize];
+        *second = (*second).max(latency);
         latencies.push(latency);
         if let Some(kind) = failure {
             *errors.entry(kind).or_insert(0) += 1;
@@ -191,6 +197,7 @@ where
         errors,
         elapsed,
         latencies,
+        worst_by_second,
     }
 }
 
@@ -204,6 +211,15 @@ fn line(label: &str, rate: u32, run: &Run) {
     );
     for (kind, count) in &run.errors {
         println!("           {count:>7} × {kind}");
+    }
+    if std::env::var("BENCH_TIMELINE").is_ok_and(|v| v == "1") {
+        let worst = run
+            .worst_by_second
+            .iter()
+            .map(|worst| format!("{:.0}", worst.as_secs_f64() * 1000.0))
+            .collect::<Vec<_>>()
+            .join(" ");
+        println!("           worst latency of each second (ms): {worst}");
     }
 }
 

@@ -196,6 +196,9 @@ impl Db {
                         conn.execute("PRAGMA cache_size = -32768").await?;
                         conn.execute("PRAGMA mmap_size = 268435456").await?;
                         conn.execute("PRAGMA temp_store = MEMORY").await?;
+                        // After a burst of writes (an import), the log file is cut back to
+                        // 64 MiB once it restarts, rather than keep its largest size.
+                        conn.execute("PRAGMA journal_size_limit = 67108864").await?;
                     } else {
                         // PostgreSQL's default costs a random page read as four sequential
                         // ones (spinning disks); on SSDs, with the searched tables cached, it

@@ -23,6 +23,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
@@ -37,6 +38,9 @@ use app::db::{Db, Dialect, Script, Tx};
 
 /// The most reports one transaction takes.
 const MAX_BATCH: usize = 256;
+
+/// A transaction slower than this is logged with where its time went.
+const SLOW: Duration = Duration::from_millis(100);
 
 const SOURCE: &str = "call_status";
 
@@ -268,8 +272,10 @@ async fn in_one_transaction(
     db: &Db,
     deliveries: &[&Delivery],
 ) -> Result<Vec<(Answer, Option<i64>)>, Failure> {
+    let mut timer = Phases::start();
     // SQLite's write lock from the start: the batch reads before it writes.
     let mut tx = db.begin_immediate().await?;
+    timer.mark("begin");
     let known = known_deliveries(&mut tx, db.dialect(), deliveries).await?;
     let mut session = Session::default();
     // Every new report's reminder, read in one statement.
@@ -280,6 +286,7 @@ async fn in_one_transaction(
         .map(|report| report.reminder_id)
         .collect();
     session.prefetch(&mut tx, &reminders).await?;
+    timer.mark("read");
     let mut connected: HashMap<i64, bool> = HashMap::new();
     let mut answers: Vec<(Answer, Option<i64>)> = Vec::with_capacity(deliveries.len());
     let mut records: Vec<Record> = Vec::with_capacity(deliveries.len());
@@ -362,13 +369,60 @@ async fn in_one_transaction(
             }
         }
     }
+    timer.mark("apply");
     // The batch's writes and its deliveries, in one trip on SQLite.
     let mut script = Script::new(db.dialect());
     session.write_into(&mut script);
     store(&mut script, &records, &repeats);
     script.run(&mut tx).await?;
+    timer.mark("write");
     tx.commit().await?;
+    timer.mark("commit");
+    timer.log_if_slow(deliveries.len());
     Ok(answers)
+}
+
+/// Where a transaction's time went, for the log when it was slow.
+struct Phases {
+    started: Instant,
+    last: Instant,
+    phases: Vec<(&'static str, Duration)>,
+}
+
+impl Phases {
+    fn start() -> Self {
+        let now = Instant::now();
+        Self {
+            started: now,
+            last: now,
+            phases: Vec::with_capacity(6),
+        }
+    }
+
+    fn mark(&mut self, phase: &'static str) {
+        let now = Instant::now();
+        self.phases.push((phase, now - self.last));
+        self.last = now;
+    }
+
+    fn log_if_slow(&self, reports: usize) {
+        let total = self.last - self.started;
+        if total < SLOW {
+            return;
+        }
+        let phases = self
+            .phases
+            .iter()
+            .map(|(phase, took)| format!("{phase} {:.1} ms", took.as_secs_f64() * 1e3))
+            .collect::<Vec<_>>()
+            .join(", ");
+        tracing::warn!(
+            reports,
+            total_ms = total.as_millis() as u64,
+            %phases,
+            "slow call-status transaction"
+        );
+    }
 }
 
 /// The deliveries of the batch that were received before, by key.
