@@ -805,6 +805,88 @@ async fn reports_arriving_together_are_each_answered_as_if_alone() {
     .await;
 }
 
+/// Two instances of the server receive every delivery at once (an agent retrying against a
+/// load balancer): each report is applied once, whichever instance's batch takes it first,
+/// and the other answers it as a repeat.
+#[tokio::test]
+async fn two_instances_apply_each_report_once() {
+    each_backend(8, &[], |f| async move {
+        let other = f.app.another_instance().await;
+        let mut sent: Vec<(String, Value)> = Vec::new();
+        for (n, &(reminder, attempt)) in f.calls.iter().enumerate() {
+            sent.push((format!("a{n}"), answered(reminder, attempt)));
+            sent.push((
+                format!("c{n}"),
+                completed(
+                    reminder,
+                    json!({"connected": true, "duration": 40, "customer_response": "will_pay_today"}),
+                ),
+            ));
+        }
+        let post = |client: common::Client, id: &str, body: &Value| {
+            let body = body.to_string();
+            let ts = f.now().timestamp();
+            let headers =
+                sign_standard(&SecretString::from(NEW_SECRET), id, ts, body.as_bytes()).unwrap();
+            let mut request = Request::post(CALL_STATUS_PATH)
+                .header("content-type", "application/json")
+                .header("content-length", body.len());
+            for (name, value) in headers {
+                request = request.header(name, value);
+            }
+            let request = request.body(Body::from(body)).unwrap();
+            let mut client = client;
+            async move { client.send(request).await }
+        };
+        let answers = futures_util::future::join_all(sent.iter().flat_map(|(id, body)| {
+            [
+                post(f.app.client(), id, body),
+                post(other.clone(), id, body),
+            ]
+        }))
+        .await;
+        let mut results: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+        for (n, res) in answers.iter().enumerate() {
+            let (id, _) = &sent[n / 2];
+            assert_eq!(res.status, StatusCode::OK, "{id}: {}", res.body);
+            let result = res.json()["result"].as_str().unwrap().to_owned();
+            results.entry(id).or_default().push(result);
+        }
+        for (id, mut got) in results {
+            got.sort();
+            let first = if id.starts_with('c') || got.contains(&"applied".to_owned()) {
+                "applied"
+            } else {
+                "unchanged"
+            };
+            let mut want = vec![first.to_owned(), "duplicate".to_owned()];
+            want.sort();
+            assert_eq!(got, want, "{id}");
+        }
+        for &(reminder, _) in &f.calls {
+            assert_eq!(f.reminder(reminder).await.0, "completed");
+            assert_eq!(
+                f.history(reminder).await,
+                ["claim", "dial", "answered", "completed"],
+                "{reminder}"
+            );
+        }
+        let follow_ups: i64 = sqlx::query_scalar(
+            "SELECT COUNT(DISTINCT invoice_id) * 1000 + COUNT(*) FROM reminders \
+             WHERE org_id = $1 AND kind = 'follow_up'",
+        )
+        .bind(f.org_id)
+        .fetch_one(f.app.db.pool())
+        .await
+        .unwrap();
+        assert_eq!(follow_ups, 8 * 1000 + 8);
+        let stored = f.stored_events().await;
+        assert_eq!(stored.len(), 2 * 8, "{stored:?}");
+        assert!(stored.iter().all(|e| e.2 == 2), "{stored:?}");
+    })
+    .await;
+}
+
 /// A report that fails after it began to write takes nothing of its own with it — and nothing
 /// of the reports applied in the same transaction: those are applied again on their own.
 #[tokio::test]

@@ -175,6 +175,18 @@ impl TestApp {
         )
     }
 
+    /// A client of another instance of the server on the same database: its own pool and
+    /// router (and its own call-status writer), as when a team runs several.
+    pub async fn another_instance(&self) -> Client {
+        let db = server::connect(&self.config)
+            .await
+            .expect("connect the second instance");
+        Client {
+            router: Self::router(&self.config, &db, &self.clock),
+            cookie: None,
+        }
+    }
+
     /// A new router over the same database, as after a restart.
     pub fn restart(&mut self) {
         self.router = Self::router(&self.config, &self.db, &self.clock);
