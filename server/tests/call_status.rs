@@ -65,22 +65,43 @@ async fn fixture(backend: Backend, invoices: usize, extra: &[(&str, &str)]) -> O
     })
 }
 
+async fn post_to(
+    mut client: common::Client,
+    body: &str,
+    headers: &[(&str, String)],
+) -> TestResponse {
+    let mut request = Request::post(CALL_STATUS_PATH)
+        .header("content-type", "application/json")
+        .header("content-length", body.len());
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    client
+        .send(request.body(Body::from(body.to_owned())).unwrap())
+        .await
+}
+
 impl Fixture {
     fn now(&self) -> DateTime<Utc> {
         self.app.clock.now()
     }
 
     async fn post(&self, body: &str, headers: &[(&str, String)]) -> TestResponse {
-        let mut request = Request::post(CALL_STATUS_PATH)
-            .header("content-type", "application/json")
-            .header("content-length", body.len());
-        for (name, value) in headers {
-            request = request.header(*name, value);
-        }
-        self.app
-            .client()
-            .send(request.body(Body::from(body.to_owned())).unwrap())
-            .await
+        post_to(self.app.client(), body, headers).await
+    }
+
+    /// [`Fixture::signed`], sent to the server `client` speaks to.
+    async fn signed_to(&self, client: common::Client, id: &str, body: &Value) -> TestResponse {
+        let body = body.to_string();
+        let headers = sign_standard(
+            &SecretString::from(NEW_SECRET),
+            id,
+            self.now().timestamp(),
+            body.as_bytes(),
+        )
+        .unwrap();
+        let headers: Vec<(&str, String)> = headers.into_iter().collect();
+        post_to(client, &body, &headers).await
     }
 
     /// Posts `body` signed with Standard Webhooks by `secret`, as delivery `id`, `age` ago.
@@ -732,6 +753,42 @@ async fn a_storage_failure_answers_500_and_keeps_nothing() {
     .await;
 }
 
+/// Checks what two deliveries of every `answered` (`a…`) and `completed` (`c…`) of each call
+/// ended in: each report applied once and its copy answered as a duplicate, every call
+/// completed with one history, one follow-up reminder per invoice.
+async fn applied_once_each(f: &Fixture, results: std::collections::BTreeMap<&str, Vec<String>>) {
+    for (id, mut got) in results {
+        got.sort();
+        // The completed is applied once; the answered too, unless its completed came first
+        // (then it is acknowledged unchanged).
+        let first = if id.starts_with('c') || got.contains(&"applied".to_owned()) {
+            "applied"
+        } else {
+            "unchanged"
+        };
+        let mut want = vec![first.to_owned(), "duplicate".to_owned()];
+        want.sort();
+        assert_eq!(got, want, "{id}");
+    }
+    for &(reminder, _) in &f.calls {
+        assert_eq!(f.reminder(reminder).await.0, "completed");
+        assert_eq!(
+            f.history(reminder).await,
+            ["claim", "dial", "answered", "completed"],
+            "{reminder}"
+        );
+    }
+    let follow_ups: i64 = sqlx::query_scalar(
+        "SELECT COUNT(DISTINCT invoice_id) * 1000 + COUNT(*) FROM reminders \
+         WHERE org_id = $1 AND kind = 'follow_up'",
+    )
+    .bind(f.org_id)
+    .fetch_one(f.app.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(follow_ups, f.calls.len() as i64 * 1001);
+}
+
 /// Reports that arrive together are applied in one transaction (whatever queued while the
 /// writer was busy), and each is answered as if it had come alone: applied once, a repeated
 /// delivery replayed, an unknown reminder refused — without the refusal undoing the others.
@@ -764,37 +821,8 @@ async fn reports_arriving_together_are_each_answered_as_if_alone() {
             let result = res.json()["result"].as_str().unwrap().to_owned();
             results.entry(id).or_default().push(result);
         }
-        for (id, mut got) in results {
-            got.sort();
-            // The completed is applied once; the answered too, unless its completed came
-            // first (then it is acknowledged unchanged).
-            let first = if id.starts_with('c') || got.contains(&"applied".to_owned()) {
-                "applied"
-            } else {
-                "unchanged"
-            };
-            let mut want = vec![first.to_owned(), "duplicate".to_owned()];
-            want.sort();
-            assert_eq!(got, want, "{id}");
-        }
-        for &(reminder, _) in &f.calls {
-            assert_eq!(f.reminder(reminder).await.0, "completed");
-            assert_eq!(
-                f.history(reminder).await,
-                ["claim", "dial", "answered", "completed"],
-                "{reminder}"
-            );
-        }
-        // One follow-up reminder per invoice; every delivery stored once, counted twice.
-        let follow_ups: i64 = sqlx::query_scalar(
-            "SELECT COUNT(DISTINCT invoice_id) * 1000 + COUNT(*) FROM reminders \
-             WHERE org_id = $1 AND kind = 'follow_up'",
-        )
-        .bind(f.org_id)
-        .fetch_one(f.app.db.pool())
-        .await
-        .unwrap();
-        assert_eq!(follow_ups, 8 * 1000 + 8);
+        applied_once_each(&f, results).await;
+        // Every delivery stored once, counted twice (and the ghost's once).
         let stored = f.stored_events().await;
         assert_eq!(stored.len(), 2 * 8 + 1, "{stored:?}");
         assert!(
@@ -823,25 +851,10 @@ async fn two_instances_apply_each_report_once() {
                 ),
             ));
         }
-        let post = |client: common::Client, id: &str, body: &Value| {
-            let body = body.to_string();
-            let ts = f.now().timestamp();
-            let headers =
-                sign_standard(&SecretString::from(NEW_SECRET), id, ts, body.as_bytes()).unwrap();
-            let mut request = Request::post(CALL_STATUS_PATH)
-                .header("content-type", "application/json")
-                .header("content-length", body.len());
-            for (name, value) in headers {
-                request = request.header(name, value);
-            }
-            let request = request.body(Body::from(body)).unwrap();
-            let mut client = client;
-            async move { client.send(request).await }
-        };
         let answers = futures_util::future::join_all(sent.iter().flat_map(|(id, body)| {
             [
-                post(f.app.client(), id, body),
-                post(other.clone(), id, body),
+                f.signed_to(f.app.client(), id, body),
+                f.signed_to(other.clone(), id, body),
             ]
         }))
         .await;
@@ -852,34 +865,7 @@ async fn two_instances_apply_each_report_once() {
             let result = res.json()["result"].as_str().unwrap().to_owned();
             results.entry(id).or_default().push(result);
         }
-        for (id, mut got) in results {
-            got.sort();
-            let first = if id.starts_with('c') || got.contains(&"applied".to_owned()) {
-                "applied"
-            } else {
-                "unchanged"
-            };
-            let mut want = vec![first.to_owned(), "duplicate".to_owned()];
-            want.sort();
-            assert_eq!(got, want, "{id}");
-        }
-        for &(reminder, _) in &f.calls {
-            assert_eq!(f.reminder(reminder).await.0, "completed");
-            assert_eq!(
-                f.history(reminder).await,
-                ["claim", "dial", "answered", "completed"],
-                "{reminder}"
-            );
-        }
-        let follow_ups: i64 = sqlx::query_scalar(
-            "SELECT COUNT(DISTINCT invoice_id) * 1000 + COUNT(*) FROM reminders \
-             WHERE org_id = $1 AND kind = 'follow_up'",
-        )
-        .bind(f.org_id)
-        .fetch_one(f.app.db.pool())
-        .await
-        .unwrap();
-        assert_eq!(follow_ups, 8 * 1000 + 8);
+        applied_once_each(&f, results).await;
         let stored = f.stored_events().await;
         assert_eq!(stored.len(), 2 * 8, "{stored:?}");
         assert!(stored.iter().all(|e| e.2 == 2), "{stored:?}");
