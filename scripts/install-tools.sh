@@ -2,7 +2,7 @@
 # Installs what building and testing Duecall needs, skipping whatever is already present.
 #
 #   scripts/install-tools.sh            # build tools: wasm target, cargo-leptos, wasm-bindgen, wasm-opt
-#   scripts/install-tools.sh --test     # also Chromium and Playwright for the end-to-end tests
+#   scripts/install-tools.sh --test     # also cargo-nextest, Chromium and Playwright for the tests
 #
 # Every step is idempotent: a second run only checks versions and exits.
 set -euo pipefail
@@ -12,6 +12,8 @@ CARGO_LEPTOS_VERSION="0.3.10"
 # Must equal the wasm-bindgen version pinned in Cargo.toml / Cargo.lock.
 WASM_BINDGEN_VERSION="0.2.130"
 BINARYEN_VERSION="132.0.0"
+# The test runner: each test in a process of its own, with a time limit (.config/nextest.toml).
+NEXTEST_VERSION="0.9.143"
 
 want_test=0
 for arg in "$@"; do
@@ -38,6 +40,11 @@ fi
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
   say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION"
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+fi
+
+if [ "$want_test" = 1 ] && ! cargo nextest --version >/dev/null 2>&1; then
+  say "installing cargo-nextest $NEXTEST_VERSION (one-time, ~5 minutes)"
+  cargo install cargo-nextest --locked --version "$NEXTEST_VERSION"
 fi
 
 # Node packages (wasm-opt from npm binaryen; Playwright) live in the repository's node_modules.
