@@ -161,6 +161,14 @@ impl Db {
         let writer = match dialect {
             Dialect::Sqlite => {
                 Self::pool_options(dialect, 1)
+                    // The writer never checkpoints: see `checkpoints`.
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            sqlite_settings(conn).await?;
+                            conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
+                            Ok(())
+                        })
+                    })
                     .acquire_timeout(Duration::from_secs(30))
                     // A file, not a server: nothing to test before each transaction (the test
                     // is a round trip to the connection's thread while writers queue).
@@ -170,6 +178,9 @@ impl Db {
             }
             Dialect::Postgres => pool.clone(),
         };
+        if dialect == Dialect::Sqlite {
+            tokio::spawn(checkpoints(pool.clone()));
+        }
         Ok(Self {
             pool,
             writer,
@@ -185,20 +196,7 @@ impl Db {
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if dialect == Dialect::Sqlite {
-                        // WAL lets page reads proceed while a sync writes; foreign keys are
-                        // per-connection in SQLite and must be switched on every time.
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA synchronous = NORMAL").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                        conn.execute("PRAGMA busy_timeout = 5000").await?;
-                        // A larger page cache (32 MiB rather than 2), memory-mapped reads and
-                        // in-memory sort space: large imports and lists touch many index pages.
-                        conn.execute("PRAGMA cache_size = -32768").await?;
-                        conn.execute("PRAGMA mmap_size = 268435456").await?;
-                        conn.execute("PRAGMA temp_store = MEMORY").await?;
-                        // After a burst of writes (an import), the log file is cut back to
-                        // 64 MiB once it restarts, rather than keep its largest size.
-                        conn.execute("PRAGMA journal_size_limit = 67108864").await?;
+                        sqlite_settings(conn).await?;
                     } else {
                         // PostgreSQL's default costs a random page read as four sequential
                         // ones (spinning disks); on SSDs, with the searched tables cached, it
@@ -283,6 +281,57 @@ impl Db {
     pub async fn close(&self) {
         self.pool.close().await;
         self.writer.close().await;
+    }
+}
+
+/// Every SQLite connection's settings.
+async fn sqlite_settings(conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {
+    // WAL lets page reads proceed while a sync writes; foreign keys are per-connection in
+    // SQLite and must be switched on every time.
+    conn.execute("PRAGMA journal_mode = WAL").await?;
+    conn.execute("PRAGMA synchronous = NORMAL").await?;
+    conn.execute("PRAGMA foreign_keys = ON").await?;
+    conn.execute("PRAGMA busy_timeout = 5000").await?;
+    // A larger page cache (32 MiB rather than 2), memory-mapped reads and in-memory sort
+    // space: large imports and lists touch many index pages.
+    conn.execute("PRAGMA cache_size = -32768").await?;
+    conn.execute("PRAGMA mmap_size = 268435456").await?;
+    conn.execute("PRAGMA temp_store = MEMORY").await?;
+    // After a burst of writes (an import), the log file is cut back to 64 MiB once it
+    // restarts, rather than keep its largest size.
+    conn.execute("PRAGMA journal_size_limit = 67108864").await?;
+    Ok(())
+}
+
+/// How often the SQLite log is copied back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Copies SQLite's write-ahead log back into the database file, off the writing connection.
+///
+/// By default the connection whose commit takes the log past 1,000 pages copies it back
+/// itself, inside that commit, syncing the database file to disk — tens of milliseconds on
+/// this kind of disk, with SQLite's write lock held and every queued writer waiting. The
+/// writing connection does not checkpoint (`wal_autocheckpoint = 0`); this task runs a
+/// passive checkpoint from a reading connection instead, which copies what the log holds
+/// without ever blocking a writer. Commits themselves do not sync (`synchronous = NORMAL`), so
+/// the writer never waits for the disk. Stops when the pool closes.
+async fn checkpoints(pool: AnyPool) {
+    let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(err) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::warn!(error = %err, "SQLite checkpoint failed");
+        }
     }
 }
 
