@@ -143,6 +143,8 @@ pub struct Db {
     pool: AnyPool,
     writer: AnyPool,
     dialect: Dialect,
+    /// Held by every clone: the checkpoint task stops once the last is dropped.
+    _alive: std::sync::Arc<()>,
 }
 
 impl Db {
@@ -178,13 +180,15 @@ impl Db {
             }
             Dialect::Postgres => pool.clone(),
         };
+        let alive = std::sync::Arc::new(());
         if dialect == Dialect::Sqlite {
-            tokio::spawn(checkpoints(pool.clone()));
+            tokio::spawn(checkpoints(pool.clone(), std::sync::Arc::downgrade(&alive)));
         }
         Ok(Self {
             pool,
             writer,
             dialect,
+            _alive: alive,
         })
     }
 
@@ -314,13 +318,13 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// writing connection does not checkpoint (`wal_autocheckpoint = 0`); this task runs a
 /// passive checkpoint from a reading connection instead, which copies what the log holds
 /// without ever blocking a writer. Commits themselves do not sync (`synchronous = NORMAL`), so
-/// the writer never waits for the disk. Stops when the pool closes.
-async fn checkpoints(pool: AnyPool) {
+/// the writer never waits for the disk. Stops when the pool closes or the `Db` is dropped.
+async fn checkpoints(pool: AnyPool, alive: std::sync::Weak<()>) {
     let mut every = tokio::time::interval(CHECKPOINT_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        if pool.is_closed() {
+        if pool.is_closed() || alive.strong_count() == 0 {
             return;
         }
         if let Err(err) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
@@ -462,6 +466,36 @@ mod tests {
             Some(Dialect::Postgres)
         );
         assert_eq!(Dialect::from_url("mysql://u@h/db"), None);
+    }
+
+    /// The writer leaves the log alone; the checkpoint task copies it into the database file.
+    #[tokio::test]
+    async fn the_log_is_checkpointed_off_the_writer() {
+        let dir = std::env::temp_dir().join(format!("duecall-checkpoint-{}", std::process::id()));
+        let file = dir.join("c.db");
+        let db = Db::connect(&format!("sqlite://{}", file.display()), 2)
+            .await
+            .unwrap();
+        let mut tx = db.begin().await.unwrap();
+        sqlx::query("CREATE TABLE t (b TEXT)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        for _ in 0..64 {
+            sqlx::query("INSERT INTO t VALUES ($1)")
+                .bind("x".repeat(64 * 1024))
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+        let before = std::fs::metadata(&file).unwrap().len();
+        assert!(before < 1 << 20, "the 4 MiB are still in the log");
+        tokio::time::sleep(CHECKPOINT_EVERY * 4).await;
+        let after = std::fs::metadata(&file).unwrap().len();
+        db.close().await;
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(after > 4 << 20, "checkpointed: {before} → {after} bytes");
     }
 
     #[test]
