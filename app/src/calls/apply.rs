@@ -182,51 +182,80 @@ impl Pending {
         let dialect = script.dialect();
         self.reports.write_into(script);
         let holds = std::mem::take(&mut self.holds);
-        for chunk in holds.chunks(FLUSH_ROWS) {
+        if !holds.is_empty() {
             let sql = format!(
-                "WITH v (id, org_id, until, reason) AS (VALUES {}) \
+                "WITH v AS ({}) \
                  UPDATE invoices SET hold_until = v.until, hold_reason = v.reason FROM v \
                  WHERE invoices.id = v.id AND invoices.org_id = v.org_id \
                    AND (invoices.hold_until IS NULL OR invoices.hold_until <= v.until)",
-                dialect.typed_rows(chunk.len(), &["BIGINT", "BIGINT", "BIGINT", "TEXT"])
+                dialect.json_rows(
+                    1,
+                    &[
+                        ("id", "BIGINT"),
+                        ("org_id", "BIGINT"),
+                        ("until", "BIGINT"),
+                        ("reason", "TEXT"),
+                    ]
+                )
             );
-            let mut bind = script.statement(&sql);
-            for hold in chunk {
-                bind.bind(hold.invoice_id)
-                    .bind(hold.org_id)
-                    .bind(hold.until)
-                    .bind(hold.reason.clone());
-            }
+            let rows: Vec<serde_json::Value> = holds
+                .iter()
+                .map(|hold| {
+                    serde_json::json!({
+                        "id": hold.invoice_id,
+                        "org_id": hold.org_id,
+                        "until": hold.until,
+                        "reason": hold.reason,
+                    })
+                })
+                .collect();
+            script.statement(&sql).json(&rows.into());
         }
         let follow_ups = std::mem::take(&mut self.follow_ups);
-        for chunk in follow_ups.chunks(FLUSH_ROWS) {
+        if !follow_ups.is_empty() {
             let sql = format!(
-                "INSERT INTO reminders (org_id, invoice_id, customer_id, step_offset_days, \
+                "WITH v AS ({}) \
+                 INSERT INTO reminders (org_id, invoice_id, customer_id, step_offset_days, \
                    step_date, status, max_attempts, due_at, last_reason, kind, created_at, \
-                   updated_at) VALUES {}",
-                dialect.value_rows(chunk.len(), 12, |marks| format!("({marks})"))
+                   updated_at) \
+                 SELECT org_id, invoice_id, customer_id, step_offset_days, step_date, '{}', \
+                   max_attempts, due_at, last_reason, '{FOLLOW_UP}', created_at, created_at FROM v",
+                dialect.json_rows(
+                    1,
+                    &[
+                        ("org_id", "BIGINT"),
+                        ("invoice_id", "BIGINT"),
+                        ("customer_id", "BIGINT"),
+                        ("step_offset_days", "BIGINT"),
+                        ("step_date", "TEXT"),
+                        ("max_attempts", "BIGINT"),
+                        ("due_at", "BIGINT"),
+                        ("last_reason", "TEXT"),
+                        ("created_at", "BIGINT"),
+                    ]
+                ),
+                Status::Pending.as_str(),
             );
-            let mut bind = script.statement(&sql);
-            for new in chunk {
-                bind.bind(new.org_id)
-                    .bind(new.invoice_id)
-                    .bind(new.customer_id)
-                    .bind(new.offset)
-                    .bind(new.day.clone())
-                    .bind(Status::Pending.as_str())
-                    .bind(new.max_attempts)
-                    .bind(new.due_at)
-                    .bind(format!("Follow-up: {}", new.reason))
-                    .bind(FOLLOW_UP)
-                    .bind(new.at)
-                    .bind(new.at);
-            }
+            let rows: Vec<serde_json::Value> = follow_ups
+                .iter()
+                .map(|new| {
+                    serde_json::json!({
+                        "org_id": new.org_id,
+                        "invoice_id": new.invoice_id,
+                        "customer_id": new.customer_id,
+                        "step_offset_days": new.offset,
+                        "step_date": new.day,
+                        "max_attempts": new.max_attempts,
+                        "due_at": new.due_at,
+                        "last_reason": format!("Follow-up: {}", new.reason),
+                        "created_at": new.at,
+                    })
+                })
+                .collect();
+            script.statement(&sql).json(&rows.into());
         }
     }
 }
-
-/// The most rows one statement of a flush writes.
-const FLUSH_ROWS: usize = 500;
 
 /// Everything a report is checked against, read in one statement: the reminder,
 /// its latest attempt, the invoice's due date and other open reminders, and which events of
@@ -390,25 +419,19 @@ impl Session {
             return Ok(());
         }
         let dialect = Dialect::of(tx);
-        let marks = dialect
-            .placeholders(ids.len())
-            .collect::<Vec<_>>()
-            .join(", ");
+        // The ids as one JSON argument: one statement, kept prepared, for any number.
+        let ids = serde_json::Value::from(ids).to_string();
+        let listed = dialect.json_values(1, "BIGINT");
         if dialect == Dialect::Postgres {
             let sql =
-                format!("SELECT id FROM reminders WHERE id IN ({marks}) ORDER BY id FOR UPDATE");
-            let mut lock = sqlx::query(&sql).persistent(ids.len() == 1);
-            for id in &ids {
-                lock = lock.bind(*id);
-            }
-            lock.execute(&mut **tx).await?;
+                format!("SELECT id FROM reminders WHERE id IN ({listed}) ORDER BY id FOR UPDATE");
+            sqlx::query(&sql)
+                .bind(ids.as_str())
+                .execute(&mut **tx)
+                .await?;
         }
-        let sql = format!("{} WHERE r.id IN ({marks})", *FACTS);
-        // Not kept prepared beyond one id: one statement per length would crowd the cache.
-        let mut query = sqlx::query_as::<_, FactsRow>(&sql).persistent(ids.len() == 1);
-        for id in &ids {
-            query = query.bind(*id);
-        }
+        let sql = format!("{} WHERE r.id IN ({listed})", *FACTS);
+        let query = sqlx::query_as::<_, FactsRow>(&sql).bind(ids);
         for read in query.fetch_all(&mut **tx).await? {
             let facts = Facts::from(read);
             self.fresh.insert(facts.row.id, facts);

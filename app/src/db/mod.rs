@@ -85,24 +85,45 @@ impl Dialect {
             .join(", ")
     }
 
-    /// The `VALUES` list of a multi-row statement whose rows are typed: each placeholder cast
-    /// to its column's SQL type (`BIGINT`, `TEXT`), so both databases read the rows alike in a
-    /// `WITH v(…) AS (VALUES …)` list, where PostgreSQL would otherwise take every parameter
-    /// for text.
-    pub fn typed_rows(self, rows: usize, types: &[&str]) -> String {
-        let mut marks = self.placeholders(rows * types.len());
-        (0..rows)
-            .map(|_| {
-                let row = types
+    /// The rows of a JSON array of objects, bound as one argument (placeholder number `mark`),
+    /// as a `SELECT` of the typed `columns` (name, SQL type) of each object: a statement reads
+    /// them as `WITH v AS ({json_rows}) UPDATE t … FROM v …` or `… INSERT … SELECT … FROM v`.
+    ///
+    /// Whatever the number of rows, the statement's text is the same, so each connection
+    /// parses it once and keeps it prepared. A `VALUES` list with a placeholder per value is a
+    /// new statement for every length, parsed and planned each time: most of a batch
+    /// writer's work once its rows are many.
+    pub fn json_rows(self, mark: usize, columns: &[(&str, &str)]) -> String {
+        match self {
+            Self::Sqlite => format!(
+                "SELECT {} FROM json_each(?)",
+                columns
                     .iter()
-                    .zip(marks.by_ref())
-                    .map(|(ty, mark)| format!("CAST({mark} AS {ty})"))
+                    .map(|(name, _)| format!("value ->> '{name}' AS {name}"))
                     .collect::<Vec<_>>()
-                    .join(", ");
-                format!("({row})")
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
+                    .join(", ")
+            ),
+            Self::Postgres => format!(
+                "SELECT * FROM jsonb_to_recordset(${mark}::jsonb) AS v({})",
+                columns
+                    .iter()
+                    .map(|(name, ty)| format!("{name} {ty}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+
+    /// The values of a JSON array bound as one argument (placeholder number `mark`), as a
+    /// one-column `SELECT` of SQL type `ty`, for `… IN ({json_values})`: like
+    /// [`Dialect::json_rows`], one statement for any number of values.
+    pub fn json_values(self, mark: usize, ty: &str) -> String {
+        match self {
+            Self::Sqlite => "SELECT value FROM json_each(?)".to_owned(),
+            Self::Postgres => {
+                format!("SELECT CAST(jsonb_array_elements_text(${mark}::jsonb) AS {ty})")
+            }
+        }
     }
 }
 
@@ -182,7 +203,12 @@ impl Db {
         };
         let alive = std::sync::Arc::new(());
         if dialect == Dialect::Sqlite {
-            tokio::spawn(checkpoints(pool.clone(), std::sync::Arc::downgrade(&alive)));
+            tokio::spawn(checkpoints(
+                pool.clone(),
+                writer.clone(),
+                sqlite_file(&url),
+                std::sync::Arc::downgrade(&alive),
+            ));
         }
         Ok(Self {
             pool,
@@ -310,16 +336,36 @@ async fn sqlite_settings(conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Err
 /// How often the SQLite log is copied back into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
+/// A log longer than this (pages) is restarted: its last pages are copied back with the
+/// writer held, so that the next transaction writes the log from its start again.
+const RESTART_LOG_PAGES: i64 = 1_000;
+
 /// Copies SQLite's write-ahead log back into the database file, off the writing connection.
 ///
 /// By default the connection whose commit takes the log past 1,000 pages copies it back
-/// itself, inside that commit, syncing the database file to disk — tens of milliseconds on
-/// this kind of disk, with SQLite's write lock held and every queued writer waiting. The
-/// writing connection does not checkpoint (`wal_autocheckpoint = 0`); this task runs a
-/// passive checkpoint from a reading connection instead, which copies what the log holds
-/// without ever blocking a writer. Commits themselves do not sync (`synchronous = NORMAL`), so
-/// the writer never waits for the disk. Stops when the pool closes or the `Db` is dropped.
-async fn checkpoints(pool: AnyPool, alive: std::sync::Weak<()>) {
+/// itself, inside that commit, syncing the database file to disk, with SQLite's write lock
+/// held and every queued writer waiting. The writing connection does not checkpoint
+/// (`wal_autocheckpoint = 0`); this task does, in three steps:
+///
+/// 1. A passive checkpoint from a reading connection copies what the log holds, without ever
+///    blocking the writer. Under a steady stream of commits it never catches up with the log's
+///    end, and SQLite then leaves the database file unsynced.
+/// 2. The database file is synced from here (fsync is per file, whichever descriptor asks),
+///    still off the writer.
+/// 3. When the log has grown past [`RESTART_LOG_PAGES`], a checkpoint on the writing
+///    connection — between two transactions — copies the few pages committed since step 1 and
+///    syncs the little that is new. The log is then wholly in the database file, and the next
+///    transaction restarts it from its start. Without this step a log under constant writing
+///    is never restarted and grows without end (every append a new block of the file).
+///
+/// Commits themselves do not sync (`synchronous = NORMAL`), so the writer never waits for the
+/// disk except in step 3's short sync. Stops when the pool closes or the `Db` is dropped.
+async fn checkpoints(
+    pool: AnyPool,
+    writer: AnyPool,
+    file: Option<std::path::PathBuf>,
+    alive: std::sync::Weak<()>,
+) {
     let mut every = tokio::time::interval(CHECKPOINT_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -327,16 +373,66 @@ async fn checkpoints(pool: AnyPool, alive: std::sync::Weak<()>) {
         if pool.is_closed() || alive.strong_count() == 0 {
             return;
         }
-        if let Err(err) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
-            .await
-        {
-            if pool.is_closed() {
-                return;
-            }
-            tracing::warn!(error = %err, "SQLite checkpoint failed");
+        match checkpoint_once(&pool, &writer, file.as_deref()).await {
+            Ok(()) => {}
+            Err(_) if pool.is_closed() => return,
+            Err(err) => tracing::warn!(error = %err, "SQLite checkpoint failed"),
         }
     }
+}
+
+/// One round of [`checkpoints`].
+async fn checkpoint_once(
+    pool: &AnyPool,
+    writer: &AnyPool,
+    file: Option<&Path>,
+) -> Result<(), sqlx::Error> {
+    let started = std::time::Instant::now();
+    let (log, _) = checkpoint(pool).await?;
+    if log == 0 {
+        return Ok(());
+    }
+    sync_file(file).await?;
+    if log < RESTART_LOG_PAGES {
+        return Ok(());
+    }
+    // What was committed while the first pass ran: far less, so the writer waits far less.
+    checkpoint(pool).await?;
+    sync_file(file).await?;
+    let bulk = started.elapsed();
+    let started = std::time::Instant::now();
+    let (log, copied) = checkpoint(writer).await?;
+    tracing::debug!(log, copied, ?bulk, finish = ?started.elapsed(), "checkpoint to restart the log");
+    Ok(())
+}
+
+/// Flushes the database file to disk, from a thread that may block.
+async fn sync_file(file: Option<&Path>) -> Result<(), sqlx::Error> {
+    let Some(file) = file.map(Path::to_owned) else {
+        return Ok(());
+    };
+    tokio::task::spawn_blocking(move || std::fs::File::open(file)?.sync_data())
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|synced| synced)
+        .map_err(sqlx::Error::Io)
+}
+
+/// A passive checkpoint on a connection of `pool`: the pages in the log, and how many of them
+/// are now in the database file.
+async fn checkpoint(pool: &AnyPool) -> Result<(i64, i64), sqlx::Error> {
+    let (_busy, log, copied): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+        .fetch_one(pool)
+        .await?;
+    Ok((log, copied))
+}
+
+/// The database file of a SQLite URL (none for an in-memory database).
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let path = rest.split_once('?').map_or(rest, |(path, _)| path);
+    (!path.is_empty() && !path.starts_with(":memory:") && !url.contains("mode=memory"))
+        .then(|| std::path::PathBuf::from(path))
 }
 
 /// Makes sure the SQLite file can be created: its directory exists and the URL asks for
@@ -386,6 +482,11 @@ pub struct Bind<'s> {
 }
 
 impl Bind<'_> {
+    /// Binds `rows` as JSON text (see [`Dialect::json_rows`]).
+    pub fn json(&mut self, rows: &serde_json::Value) -> &mut Self {
+        self.bind(rows.to_string())
+    }
+
     pub fn bind<T>(&mut self, value: T) -> &mut Self
     where
         T: 'static + sqlx::Encode<'static, sqlx::Any> + sqlx::Type<sqlx::Any>,
@@ -466,6 +567,53 @@ mod tests {
             Some(Dialect::Postgres)
         );
         assert_eq!(Dialect::from_url("mysql://u@h/db"), None);
+    }
+
+    /// Rows bound as JSON come back as they were: integers at the edges of their range,
+    /// nulls, empty and quoted text, text that is not ASCII — whatever the number of rows.
+    #[tokio::test]
+    async fn json_rows_round_trip() {
+        let db = Db::connect("sqlite::memory:", 1).await.unwrap();
+        let mut tx = db.begin().await.unwrap();
+        sqlx::query("CREATE TABLE t (n BIGINT, s TEXT, o BIGINT)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let rows = serde_json::json!([
+            {"n": i64::MAX, "s": "it's \"quoted\"", "o": null},
+            {"n": i64::MIN, "s": "", "o": 0},
+            {"n": 7, "s": "Zoë · 東京 · 🙂", "o": -1},
+        ]);
+        let sql = format!(
+            "WITH v AS ({}) INSERT INTO t (n, s, o) SELECT n, s, o FROM v",
+            Dialect::Sqlite.json_rows(1, &[("n", "BIGINT"), ("s", "TEXT"), ("o", "BIGINT")])
+        );
+        let mut script = Script::new(Dialect::Sqlite);
+        script.statement(&sql).json(&rows);
+        script.run(&mut tx).await.unwrap();
+        let stored: Vec<(i64, String, Option<i64>)> =
+            sqlx::query_as("SELECT n, s, o FROM t ORDER BY rowid")
+                .fetch_all(&mut *tx)
+                .await
+                .unwrap();
+        assert_eq!(
+            stored,
+            vec![
+                (i64::MAX, "it's \"quoted\"".to_owned(), None),
+                (i64::MIN, String::new(), Some(0)),
+                (7, "Zoë · 東京 · 🙂".to_owned(), Some(-1)),
+            ]
+        );
+        let listed = format!(
+            "SELECT COUNT(*) FROM t WHERE n IN ({})",
+            Dialect::Sqlite.json_values(1, "BIGINT")
+        );
+        let found: i64 = sqlx::query_scalar(&listed)
+            .bind(serde_json::json!([7, i64::MIN, 5]).to_string())
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(found, 2);
     }
 
     /// The writer leaves the log alone; the checkpoint task copies it into the database file.

@@ -506,9 +506,20 @@ impl AttemptWrite {
     }
 }
 
-const ATTEMPT_TYPES: [&str; 13] = [
-    "BIGINT", "TEXT", "BIGINT", "BIGINT", "TEXT", "TEXT", "BIGINT", "BIGINT", "BIGINT", "TEXT",
-    "TEXT", "TEXT", "BIGINT",
+const ATTEMPT_COLUMNS: [(&str, &str); 13] = [
+    ("id", "BIGINT"),
+    ("status", "TEXT"),
+    ("answered_at", "BIGINT"),
+    ("ended_at", "BIGINT"),
+    ("outcome", "TEXT"),
+    ("reason", "TEXT"),
+    ("has_details", "BIGINT"),
+    ("conversation", "BIGINT"),
+    ("duration_seconds", "BIGINT"),
+    ("response", "TEXT"),
+    ("notes", "TEXT"),
+    ("promised_date", "TEXT"),
+    ("callback_at", "BIGINT"),
 ];
 
 impl Reports {
@@ -619,51 +630,54 @@ impl Reports {
         self.reminders.write_into(script);
         let attempts = std::mem::take(&mut self.attempts);
         self.at.clear();
-        let dialect = script.dialect();
-        for chunk in attempts.chunks(500) {
-            // A wrong number reached somebody, but not the debtor: no conversation about the
-            // debt, whatever was answered.
-            let sql = format!(
-                "WITH v (id, status, answered_at, ended_at, outcome, reason, has_details, \
-                   conversation, duration_seconds, response, notes, promised_date, callback_at) \
-                   AS (VALUES {}) \
-                 UPDATE call_attempts SET status = v.status, \
-                   connected = CASE WHEN v.has_details = 1 AND v.conversation = 0 THEN 0 \
-                     WHEN v.answered_at IS NOT NULL THEN 1 ELSE call_attempts.connected END, \
-                   answered_at = COALESCE(v.answered_at, call_attempts.answered_at), \
-                   ended_at = COALESCE(v.ended_at, call_attempts.ended_at), \
-                   outcome = CASE WHEN v.outcome = '' THEN call_attempts.outcome ELSE v.outcome END, \
-                   reason = CASE WHEN v.reason = '' THEN call_attempts.reason ELSE v.reason END, \
-                   duration_seconds = CASE WHEN v.has_details = 1 \
-                     THEN COALESCE(v.duration_seconds, call_attempts.duration_seconds) \
-                     ELSE call_attempts.duration_seconds END, \
-                   response = CASE WHEN v.has_details = 1 THEN v.response ELSE call_attempts.response END, \
-                   notes = CASE WHEN v.has_details = 1 THEN v.notes ELSE call_attempts.notes END, \
-                   promised_date = CASE WHEN v.has_details = 1 \
-                     THEN v.promised_date ELSE call_attempts.promised_date END, \
-                   callback_at = CASE WHEN v.has_details = 1 \
-                     THEN v.callback_at ELSE call_attempts.callback_at END \
-                 FROM v WHERE call_attempts.id = v.id",
-                dialect.typed_rows(chunk.len(), &ATTEMPT_TYPES)
-            );
-            let mut bind = script.statement(&sql);
-            for write in chunk {
-                let details = write.details.as_ref();
-                bind.bind(write.id)
-                    .bind(write.status)
-                    .bind(write.answered_at)
-                    .bind(write.ended_at)
-                    .bind(write.outcome.clone())
-                    .bind(write.reason.clone())
-                    .bind(i64::from(details.is_some()))
-                    .bind(i64::from(details.is_some_and(|d| d.conversation)))
-                    .bind(details.and_then(|d| d.duration_seconds))
-                    .bind(details.map_or(String::new(), |d| d.response.clone()))
-                    .bind(details.map_or(String::new(), |d| d.notes.clone()))
-                    .bind(details.map_or(String::new(), |d| d.promised_date.clone()))
-                    .bind(details.and_then(|d| d.callback_at));
-            }
+        if attempts.is_empty() {
+            return;
         }
+        // A wrong number reached somebody, but not the debtor: no conversation about the
+        // debt, whatever was answered.
+        let sql = format!(
+            "WITH v AS ({}) \
+             UPDATE call_attempts SET status = v.status, \
+               connected = CASE WHEN v.has_details = 1 AND v.conversation = 0 THEN 0 \
+                 WHEN v.answered_at IS NOT NULL THEN 1 ELSE call_attempts.connected END, \
+               answered_at = COALESCE(v.answered_at, call_attempts.answered_at), \
+               ended_at = COALESCE(v.ended_at, call_attempts.ended_at), \
+               outcome = CASE WHEN v.outcome = '' THEN call_attempts.outcome ELSE v.outcome END, \
+               reason = CASE WHEN v.reason = '' THEN call_attempts.reason ELSE v.reason END, \
+               duration_seconds = CASE WHEN v.has_details = 1 \
+                 THEN COALESCE(v.duration_seconds, call_attempts.duration_seconds) \
+                 ELSE call_attempts.duration_seconds END, \
+               response = CASE WHEN v.has_details = 1 THEN v.response ELSE call_attempts.response END, \
+               notes = CASE WHEN v.has_details = 1 THEN v.notes ELSE call_attempts.notes END, \
+               promised_date = CASE WHEN v.has_details = 1 \
+                 THEN v.promised_date ELSE call_attempts.promised_date END, \
+               callback_at = CASE WHEN v.has_details = 1 \
+                 THEN v.callback_at ELSE call_attempts.callback_at END \
+             FROM v WHERE call_attempts.id = v.id",
+            script.dialect().json_rows(1, &ATTEMPT_COLUMNS)
+        );
+        let rows: Vec<serde_json::Value> = attempts
+            .iter()
+            .map(|write| {
+                let details = write.details.as_ref();
+                serde_json::json!({
+                    "id": write.id,
+                    "status": write.status,
+                    "answered_at": write.answered_at,
+                    "ended_at": write.ended_at,
+                    "outcome": write.outcome,
+                    "reason": write.reason,
+                    "has_details": i64::from(details.is_some()),
+                    "conversation": i64::from(details.is_some_and(|d| d.conversation)),
+                    "duration_seconds": details.and_then(|d| d.duration_seconds),
+                    "response": details.map_or("", |d| d.response.as_str()),
+                    "notes": details.map_or("", |d| d.notes.as_str()),
+                    "promised_date": details.map_or("", |d| d.promised_date.as_str()),
+                    "callback_at": details.and_then(|d| d.callback_at),
+                })
+            })
+            .collect();
+        script.statement(&sql).json(&rows.into());
     }
 }
 

@@ -290,10 +290,6 @@ impl HistoryEvent {
     }
 }
 
-/// The most rows one statement of [`Pending::flush`] writes (well inside both databases'
-/// limits on parameters).
-const FLUSH_ROWS: usize = 500;
-
 impl Pending {
     /// [`advance`], kept to be written by [`Pending::flush`]. A refused transition keeps
     /// nothing.
@@ -347,58 +343,90 @@ impl Pending {
         let dialect = script.dialect();
         let rows = std::mem::take(&mut self.rows);
         self.at.clear();
-        for chunk in rows.chunks(FLUSH_ROWS) {
+        if !rows.is_empty() {
             let sql = format!(
-                "WITH v (id, status, attempts, dialled, due_at, claimed_by, lease_until, \
-                   last_reason, updated_at) AS (VALUES {}) \
+                "WITH v AS ({}) \
                  UPDATE reminders SET status = v.status, attempts = v.attempts, \
                    dialled = v.dialled, due_at = v.due_at, claimed_by = v.claimed_by, \
                    lease_until = v.lease_until, last_reason = v.last_reason, \
                    updated_at = v.updated_at \
                  FROM v WHERE reminders.id = v.id",
-                dialect.typed_rows(
-                    chunk.len(),
+                dialect.json_rows(
+                    1,
                     &[
-                        "BIGINT", "TEXT", "BIGINT", "BIGINT", "BIGINT", "TEXT", "BIGINT", "TEXT",
-                        "BIGINT",
+                        ("id", "BIGINT"),
+                        ("status", "TEXT"),
+                        ("attempts", "BIGINT"),
+                        ("dialled", "BIGINT"),
+                        ("due_at", "BIGINT"),
+                        ("claimed_by", "TEXT"),
+                        ("lease_until", "BIGINT"),
+                        ("last_reason", "TEXT"),
+                        ("updated_at", "BIGINT"),
                     ]
                 )
             );
-            let mut bind = script.statement(&sql);
-            for (row, updated_at) in chunk {
-                bind.bind(row.id)
-                    .bind(row.status.clone())
-                    .bind(row.attempts)
-                    .bind(row.dialled)
-                    .bind(row.due_at)
-                    .bind(row.claimed_by.clone())
-                    .bind(row.lease_until)
-                    .bind(row.last_reason.clone())
-                    .bind(*updated_at);
-            }
+            let rows: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|(row, updated_at)| {
+                    serde_json::json!({
+                        "id": row.id,
+                        "status": row.status,
+                        "attempts": row.attempts,
+                        "dialled": row.dialled,
+                        "due_at": row.due_at,
+                        "claimed_by": row.claimed_by,
+                        "lease_until": row.lease_until,
+                        "last_reason": row.last_reason,
+                        "updated_at": updated_at,
+                    })
+                })
+                .collect();
+            script.statement(&sql).json(&rows.into());
         }
         let events = std::mem::take(&mut self.events);
-        for chunk in events.chunks(FLUSH_ROWS) {
+        if !events.is_empty() {
             let sql = format!(
-                "INSERT INTO reminder_events \
+                "WITH v AS ({}) \
+                 INSERT INTO reminder_events \
                    (org_id, reminder_id, at, transition, from_status, to_status, reason, param_at, \
                     actor, attempt_id) \
-                 VALUES {}",
-                dialect.value_rows(chunk.len(), 10, |marks| format!("({marks})"))
+                 SELECT org_id, reminder_id, at, transition, from_status, to_status, reason, \
+                   param_at, actor, attempt_id FROM v",
+                dialect.json_rows(
+                    1,
+                    &[
+                        ("org_id", "BIGINT"),
+                        ("reminder_id", "BIGINT"),
+                        ("at", "BIGINT"),
+                        ("transition", "TEXT"),
+                        ("from_status", "TEXT"),
+                        ("to_status", "TEXT"),
+                        ("reason", "TEXT"),
+                        ("param_at", "BIGINT"),
+                        ("actor", "TEXT"),
+                        ("attempt_id", "BIGINT"),
+                    ]
+                )
             );
-            let mut bind = script.statement(&sql);
-            for event in chunk {
-                bind.bind(event.org_id)
-                    .bind(event.reminder_id)
-                    .bind(event.at)
-                    .bind(event.transition)
-                    .bind(event.from)
-                    .bind(event.to)
-                    .bind(event.reason.clone())
-                    .bind(event.param_at)
-                    .bind(event.actor.clone())
-                    .bind(event.attempt_id);
-            }
+            let rows: Vec<serde_json::Value> = events
+                .iter()
+                .map(|event| {
+                    serde_json::json!({
+                        "org_id": event.org_id,
+                        "reminder_id": event.reminder_id,
+                        "at": event.at,
+                        "transition": event.transition,
+                        "from_status": event.from,
+                        "to_status": event.to,
+                        "reason": event.reason,
+                        "param_at": event.param_at,
+                        "actor": event.actor,
+                        "attempt_id": event.attempt_id,
+                    })
+                })
+                .collect();
+            script.statement(&sql).json(&rows.into());
         }
     }
 }

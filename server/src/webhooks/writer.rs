@@ -405,7 +405,8 @@ impl Phases {
 
     fn log_if_slow(&self, reports: usize) {
         let total = self.last - self.started;
-        if total < SLOW {
+        let slow = total >= SLOW;
+        if !slow && !tracing::enabled!(tracing::Level::DEBUG) {
             return;
         }
         let phases = self
@@ -414,12 +415,16 @@ impl Phases {
             .map(|(phase, took)| format!("{phase} {:.1} ms", took.as_secs_f64() * 1e3))
             .collect::<Vec<_>>()
             .join(", ");
-        tracing::warn!(
-            reports,
-            total_ms = total.as_millis() as u64,
-            %phases,
-            "slow call-status transaction"
-        );
+        if slow {
+            tracing::warn!(
+                reports,
+                total_ms = total.as_millis() as u64,
+                %phases,
+                "slow call-status transaction"
+            );
+        } else {
+            tracing::debug!(reports, %phases, "call-status transaction");
+        }
     }
 }
 
@@ -437,33 +442,24 @@ async fn known_deliveries(
         .collect();
     // In one order, so that two instances' batches wait for each other rather than deadlock.
     keys.sort_unstable();
+    // The keys as one JSON argument: one statement, kept prepared, for any number of them.
+    let listed = serde_json::Value::from(keys).to_string();
+    let keys = dialect.json_values(1, "TEXT");
     if dialect == Dialect::Postgres {
         // Two deliveries of one report at once (on two instances): the second waits here
         // until the first has committed, then finds it (and is answered as a repeat).
-        let sql = format!(
-            "SELECT pg_advisory_xact_lock(hashtext(k)) FROM (VALUES {}) AS v(k) ORDER BY k",
-            dialect.typed_rows(keys.len(), &["TEXT"])
-        );
-        let mut lock = sqlx::query(&sql).persistent(false);
-        for key in &keys {
-            lock = lock.bind(*key);
-        }
-        lock.execute(&mut **tx).await?;
+        let sql =
+            format!("SELECT pg_advisory_xact_lock(hashtext(k)) FROM ({keys}) AS v(k) ORDER BY k");
+        sqlx::query(&sql)
+            .bind(listed.as_str())
+            .execute(&mut **tx)
+            .await?;
     }
     let sql = format!(
         "SELECT delivery_key, id, status_code, result FROM webhook_events \
-         WHERE source = '{SOURCE}' AND delivery_key IN ({})",
-        dialect
-            .placeholders(keys.len())
-            .collect::<Vec<_>>()
-            .join(", ")
+         WHERE source = '{SOURCE}' AND delivery_key IN ({keys})"
     );
-    // Not kept prepared: one statement per batch size would crowd the connection's cache of
-    // prepared statements and push out the ones every report runs.
-    let mut query = sqlx::query_as::<_, (String, i64, i64, String)>(&sql).persistent(false);
-    for key in &keys {
-        query = query.bind(*key);
-    }
+    let query = sqlx::query_as::<_, (String, i64, i64, String)>(&sql).bind(listed);
     let rows = query.fetch_all(&mut **tx).await?;
     Ok(rows
         .into_iter()
@@ -480,56 +476,72 @@ async fn known_deliveries(
         .collect())
 }
 
-const RECORD_COLUMNS: usize = 12;
-
 /// Writes the batch's deliveries in one statement: a new row for each first delivery (a
 /// delivery another instance stored meanwhile is counted instead), and the count of each
 /// delivery received again.
 fn store(script: &mut Script, records: &[Record<'_>], repeats: &HashMap<&str, i64>) {
-    let rows = records.len() + repeats.len();
-    if rows == 0 {
+    if records.is_empty() && repeats.is_empty() {
         return;
     }
-    let values = script.dialect().value_rows(rows, RECORD_COLUMNS, |marks| {
-        format!("('{SOURCE}', {marks})")
-    });
     let sql = format!(
-        "INSERT INTO webhook_events (source, delivery_key, headers, body, received_at, \
+        "WITH v AS ({}) \
+         INSERT INTO webhook_events (source, delivery_key, headers, body, received_at, \
            status_code, result, event_type, org_id, reminder_id, attempt_id, event_key, deliveries) \
-         VALUES {values} \
+         SELECT '{SOURCE}', delivery_key, headers, body, received_at, status_code, result, \
+           event_type, org_id, reminder_id, attempt_id, event_key, deliveries FROM v WHERE true \
          ON CONFLICT (source, delivery_key) \
-         DO UPDATE SET deliveries = webhook_events.deliveries + excluded.deliveries"
+         DO UPDATE SET deliveries = webhook_events.deliveries + excluded.deliveries",
+        script.dialect().json_rows(
+            1,
+            &[
+                ("delivery_key", "TEXT"),
+                ("headers", "TEXT"),
+                ("body", "TEXT"),
+                ("received_at", "BIGINT"),
+                ("status_code", "BIGINT"),
+                ("result", "TEXT"),
+                ("event_type", "TEXT"),
+                ("org_id", "BIGINT"),
+                ("reminder_id", "BIGINT"),
+                ("attempt_id", "BIGINT"),
+                ("event_key", "TEXT"),
+                ("deliveries", "BIGINT"),
+            ]
+        )
     );
-    let mut bind = script.statement(&sql);
-    for record in records {
-        bind.bind(record.delivery.key.clone())
-            .bind(record.delivery.headers.clone())
-            .bind(record.delivery.body.clone())
-            .bind(to_millis(record.delivery.now))
-            .bind(i64::from(record.status.as_u16()))
-            .bind(record.result.clone())
-            .bind(record.event_type)
-            .bind(record.org_id)
-            .bind(record.reminder_id)
-            .bind(record.attempt_id)
-            .bind(record.event_key.clone())
-            .bind(record.deliveries);
-    }
+    let mut rows: Vec<serde_json::Value> = records
+        .iter()
+        .map(|record| {
+            serde_json::json!({
+                "delivery_key": record.delivery.key,
+                "headers": record.delivery.headers,
+                "body": record.delivery.body,
+                "received_at": to_millis(record.delivery.now),
+                "status_code": record.status.as_u16(),
+                "result": record.result,
+                "event_type": record.event_type,
+                "org_id": record.org_id,
+                "reminder_id": record.reminder_id,
+                "attempt_id": record.attempt_id,
+                "event_key": record.event_key,
+                "deliveries": record.deliveries,
+            })
+        })
+        .collect();
     // A repeat always meets its row: only the count is taken from it.
-    for (key, count) in repeats {
-        bind.bind((*key).to_owned())
-            .bind("")
-            .bind("")
-            .bind(0_i64)
-            .bind(0_i64)
-            .bind("")
-            .bind("")
-            .bind(None::<i64>)
-            .bind(None::<i64>)
-            .bind(None::<i64>)
-            .bind(None::<String>)
-            .bind(*count);
-    }
+    rows.extend(repeats.iter().map(|(key, count)| {
+        serde_json::json!({
+            "delivery_key": key,
+            "headers": "",
+            "body": "",
+            "received_at": 0,
+            "status_code": 0,
+            "result": "",
+            "event_type": "",
+            "deliveries": count,
+        })
+    }));
+    script.statement(&sql).json(&rows.into());
 }
 
 /// The answer to a refused report and its delivery's row: shown on the reminder's page only
