@@ -188,15 +188,12 @@ impl Pending {
                  UPDATE invoices SET hold_until = v.until, hold_reason = v.reason FROM v \
                  WHERE invoices.id = v.id AND invoices.org_id = v.org_id \
                    AND (invoices.hold_until IS NULL OR invoices.hold_until <= v.until)",
-                dialect.json_rows(
-                    1,
-                    &[
-                        ("id", "BIGINT"),
-                        ("org_id", "BIGINT"),
-                        ("until", "BIGINT"),
-                        ("reason", "TEXT"),
-                    ]
-                )
+                dialect.json_rows(&[
+                    ("id", "BIGINT"),
+                    ("org_id", "BIGINT"),
+                    ("until", "BIGINT"),
+                    ("reason", "TEXT"),
+                ])
             );
             let rows: Vec<serde_json::Value> = holds
                 .iter()
@@ -220,20 +217,17 @@ impl Pending {
                    updated_at) \
                  SELECT org_id, invoice_id, customer_id, step_offset_days, step_date, '{}', \
                    max_attempts, due_at, last_reason, '{FOLLOW_UP}', created_at, created_at FROM v",
-                dialect.json_rows(
-                    1,
-                    &[
-                        ("org_id", "BIGINT"),
-                        ("invoice_id", "BIGINT"),
-                        ("customer_id", "BIGINT"),
-                        ("step_offset_days", "BIGINT"),
-                        ("step_date", "TEXT"),
-                        ("max_attempts", "BIGINT"),
-                        ("due_at", "BIGINT"),
-                        ("last_reason", "TEXT"),
-                        ("created_at", "BIGINT"),
-                    ]
-                ),
+                dialect.json_rows(&[
+                    ("org_id", "BIGINT"),
+                    ("invoice_id", "BIGINT"),
+                    ("customer_id", "BIGINT"),
+                    ("step_offset_days", "BIGINT"),
+                    ("step_date", "TEXT"),
+                    ("max_attempts", "BIGINT"),
+                    ("due_at", "BIGINT"),
+                    ("last_reason", "TEXT"),
+                    ("created_at", "BIGINT"),
+                ]),
                 Status::Pending.as_str(),
             );
             let rows: Vec<serde_json::Value> = follow_ups
@@ -421,7 +415,7 @@ impl Session {
         let dialect = Dialect::of(tx);
         // The ids as one JSON argument: one statement, kept prepared, for any number.
         let ids = serde_json::Value::from(ids).to_string();
-        let listed = dialect.json_values(1, "BIGINT");
+        let listed = dialect.json_values("BIGINT");
         if dialect == Dialect::Postgres {
             let sql =
                 format!("SELECT id FROM reminders WHERE id IN ({listed}) ORDER BY id FOR UPDATE");

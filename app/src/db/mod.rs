@@ -85,15 +85,14 @@ impl Dialect {
             .join(", ")
     }
 
-    /// The rows of a JSON array of objects, bound as one argument (placeholder number `mark`),
-    /// as a `SELECT` of the typed `columns` (name, SQL type) of each object: a statement reads
+    /// The rows of a JSON array of objects, bound as the statement's one argument, as a `SELECT` of the typed `columns` (name, SQL type) of each object: a statement reads
     /// them as `WITH v AS ({json_rows}) UPDATE t … FROM v …` or `… INSERT … SELECT … FROM v`.
     ///
     /// Whatever the number of rows, the statement's text is the same, so each connection
     /// parses it once and keeps it prepared. A `VALUES` list with a placeholder per value is a
     /// new statement for every length, parsed and planned each time: most of a batch
     /// writer's work once its rows are many.
-    pub fn json_rows(self, mark: usize, columns: &[(&str, &str)]) -> String {
+    pub fn json_rows(self, columns: &[(&str, &str)]) -> String {
         match self {
             Self::Sqlite => format!(
                 "SELECT {} FROM json_each(?)",
@@ -104,7 +103,7 @@ impl Dialect {
                     .join(", ")
             ),
             Self::Postgres => format!(
-                "SELECT * FROM jsonb_to_recordset(${mark}::jsonb) AS v({})",
+                "SELECT * FROM jsonb_to_recordset($1::jsonb) AS v({})",
                 columns
                     .iter()
                     .map(|(name, ty)| format!("{name} {ty}"))
@@ -114,14 +113,13 @@ impl Dialect {
         }
     }
 
-    /// The values of a JSON array bound as one argument (placeholder number `mark`), as a
-    /// one-column `SELECT` of SQL type `ty`, for `… IN ({json_values})`: like
+    /// The values of a JSON array bound as the statement's one argument, as a one-column `SELECT` of SQL type `ty`, for `… IN ({json_values})`: like
     /// [`Dialect::json_rows`], one statement for any number of values.
-    pub fn json_values(self, mark: usize, ty: &str) -> String {
+    pub fn json_values(self, ty: &str) -> String {
         match self {
             Self::Sqlite => "SELECT value FROM json_each(?)".to_owned(),
             Self::Postgres => {
-                format!("SELECT CAST(jsonb_array_elements_text(${mark}::jsonb) AS {ty})")
+                format!("SELECT CAST(jsonb_array_elements_text($1::jsonb) AS {ty})")
             }
         }
     }
@@ -368,12 +366,15 @@ async fn checkpoints(
 ) {
     let mut every = tokio::time::interval(CHECKPOINT_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The log's length after the last round that synced: while it stays so, nothing was
+    // committed since, and an idle database costs a no-op checkpoint a round, not a sync.
+    let mut synced = 0;
     loop {
         every.tick().await;
         if pool.is_closed() || alive.strong_count() == 0 {
             return;
         }
-        match checkpoint_once(&pool, &writer, file.as_deref()).await {
+        match checkpoint_once(&pool, &writer, file.as_deref(), &mut synced).await {
             Ok(()) => {}
             Err(_) if pool.is_closed() => return,
             Err(err) => tracing::warn!(error = %err, "SQLite checkpoint failed"),
@@ -386,13 +387,15 @@ async fn checkpoint_once(
     pool: &AnyPool,
     writer: &AnyPool,
     file: Option<&Path>,
+    synced: &mut i64,
 ) -> Result<(), sqlx::Error> {
     let started = std::time::Instant::now();
     let (log, _) = checkpoint(pool).await?;
-    if log == 0 {
+    if log <= 0 || log == *synced {
         return Ok(());
     }
     sync_file(file).await?;
+    *synced = log;
     if log < RESTART_LOG_PAGES {
         return Ok(());
     }
@@ -429,17 +432,22 @@ async fn checkpoint(pool: &AnyPool) -> Result<(i64, i64), sqlx::Error> {
 
 /// The database file of a SQLite URL (none for an in-memory database).
 fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
-    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
-    let path = rest.split_once('?').map_or(rest, |(path, _)| path);
-    (!path.is_empty() && !path.starts_with(":memory:") && !url.contains("mode=memory"))
+    let (path, query) = sqlite_path(url);
+    (!path.is_empty() && path != ":memory:" && !query.contains("mode=memory"))
         .then(|| std::path::PathBuf::from(path))
+}
+
+/// A SQLite URL's file path and its query (`sqlite://data/a.db?mode=rwc` → `data/a.db`,
+/// `mode=rwc`).
+fn sqlite_path(url: &str) -> (&str, &str) {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    rest.split_once('?').unwrap_or((rest, ""))
 }
 
 /// Makes sure the SQLite file can be created: its directory exists and the URL asks for
 /// read-write-create mode.
 fn prepare_sqlite_url(url: &str) -> Result<String, DbError> {
-    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let (path, query) = sqlite_path(url);
     if path != ":memory:"
         && let Some(parent) = Path::new(path)
             .parent()
@@ -586,7 +594,7 @@ mod tests {
         ]);
         let sql = format!(
             "WITH v AS ({}) INSERT INTO t (n, s, o) SELECT n, s, o FROM v",
-            Dialect::Sqlite.json_rows(1, &[("n", "BIGINT"), ("s", "TEXT"), ("o", "BIGINT")])
+            Dialect::Sqlite.json_rows(&[("n", "BIGINT"), ("s", "TEXT"), ("o", "BIGINT")])
         );
         let mut script = Script::new(Dialect::Sqlite);
         script.statement(&sql).json(&rows);
@@ -606,7 +614,7 @@ mod tests {
         );
         let listed = format!(
             "SELECT COUNT(*) FROM t WHERE n IN ({})",
-            Dialect::Sqlite.json_values(1, "BIGINT")
+            Dialect::Sqlite.json_values("BIGINT")
         );
         let found: i64 = sqlx::query_scalar(&listed)
             .bind(serde_json::json!([7, i64::MIN, 5]).to_string())
@@ -644,6 +652,42 @@ mod tests {
         db.close().await;
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(after > 4 << 20, "checkpointed: {before} → {after} bytes");
+    }
+
+    /// Under writes that never pause, the log is still restarted from its start: it stays a
+    /// fraction of all that was written instead of growing with it.
+    #[tokio::test]
+    async fn a_log_under_constant_writing_is_restarted() {
+        let dir = std::env::temp_dir().join(format!("duecall-restart-{}", std::process::id()));
+        let file = dir.join("r.db");
+        let db = Db::connect(&format!("sqlite://{}", file.display()), 2)
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE t (b TEXT)")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        let blob = "x".repeat(16 * 1024);
+        let mut written = 0_u64;
+        let started = std::time::Instant::now();
+        while started.elapsed() < CHECKPOINT_EVERY * 8 {
+            let mut tx = db.begin().await.unwrap();
+            sqlx::query("INSERT INTO t VALUES ($1)")
+                .bind(blob.clone())
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            written += blob.len() as u64;
+        }
+        let log = std::fs::metadata(dir.join("r.db-wal")).unwrap().len();
+        db.close().await;
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            written > 32 << 20,
+            "too little written to tell: {written} bytes"
+        );
+        assert!(log < written / 2, "log {log} bytes after {written} written");
     }
 
     #[test]

@@ -654,7 +654,7 @@ impl Reports {
                callback_at = CASE WHEN v.has_details = 1 \
                  THEN v.callback_at ELSE call_attempts.callback_at END \
              FROM v WHERE call_attempts.id = v.id",
-            script.dialect().json_rows(1, &ATTEMPT_COLUMNS)
+            script.dialect().json_rows(&ATTEMPT_COLUMNS)
         );
         let rows: Vec<serde_json::Value> = attempts
             .iter()

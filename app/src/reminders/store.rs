@@ -351,20 +351,17 @@ impl Pending {
                    lease_until = v.lease_until, last_reason = v.last_reason, \
                    updated_at = v.updated_at \
                  FROM v WHERE reminders.id = v.id",
-                dialect.json_rows(
-                    1,
-                    &[
-                        ("id", "BIGINT"),
-                        ("status", "TEXT"),
-                        ("attempts", "BIGINT"),
-                        ("dialled", "BIGINT"),
-                        ("due_at", "BIGINT"),
-                        ("claimed_by", "TEXT"),
-                        ("lease_until", "BIGINT"),
-                        ("last_reason", "TEXT"),
-                        ("updated_at", "BIGINT"),
-                    ]
-                )
+                dialect.json_rows(&[
+                    ("id", "BIGINT"),
+                    ("status", "TEXT"),
+                    ("attempts", "BIGINT"),
+                    ("dialled", "BIGINT"),
+                    ("due_at", "BIGINT"),
+                    ("claimed_by", "TEXT"),
+                    ("lease_until", "BIGINT"),
+                    ("last_reason", "TEXT"),
+                    ("updated_at", "BIGINT"),
+                ])
             );
             let rows: Vec<serde_json::Value> = rows
                 .iter()
@@ -393,21 +390,18 @@ impl Pending {
                     actor, attempt_id) \
                  SELECT org_id, reminder_id, at, transition, from_status, to_status, reason, \
                    param_at, actor, attempt_id FROM v",
-                dialect.json_rows(
-                    1,
-                    &[
-                        ("org_id", "BIGINT"),
-                        ("reminder_id", "BIGINT"),
-                        ("at", "BIGINT"),
-                        ("transition", "TEXT"),
-                        ("from_status", "TEXT"),
-                        ("to_status", "TEXT"),
-                        ("reason", "TEXT"),
-                        ("param_at", "BIGINT"),
-                        ("actor", "TEXT"),
-                        ("attempt_id", "BIGINT"),
-                    ]
-                )
+                dialect.json_rows(&[
+                    ("org_id", "BIGINT"),
+                    ("reminder_id", "BIGINT"),
+                    ("at", "BIGINT"),
+                    ("transition", "TEXT"),
+                    ("from_status", "TEXT"),
+                    ("to_status", "TEXT"),
+                    ("reason", "TEXT"),
+                    ("param_at", "BIGINT"),
+                    ("actor", "TEXT"),
+                    ("attempt_id", "BIGINT"),
+                ])
             );
             let rows: Vec<serde_json::Value> = events
                 .iter()

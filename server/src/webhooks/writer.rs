@@ -444,12 +444,13 @@ async fn known_deliveries(
     keys.sort_unstable();
     // The keys as one JSON argument: one statement, kept prepared, for any number of them.
     let listed = serde_json::Value::from(keys).to_string();
-    let keys = dialect.json_values(1, "TEXT");
+    let keys_in = dialect.json_values("TEXT");
     if dialect == Dialect::Postgres {
         // Two deliveries of one report at once (on two instances): the second waits here
         // until the first has committed, then finds it (and is answered as a repeat).
-        let sql =
-            format!("SELECT pg_advisory_xact_lock(hashtext(k)) FROM ({keys}) AS v(k) ORDER BY k");
+        let sql = format!(
+            "SELECT pg_advisory_xact_lock(hashtext(k)) FROM ({keys_in}) AS v(k) ORDER BY k"
+        );
         sqlx::query(&sql)
             .bind(listed.as_str())
             .execute(&mut **tx)
@@ -457,7 +458,7 @@ async fn known_deliveries(
     }
     let sql = format!(
         "SELECT delivery_key, id, status_code, result FROM webhook_events \
-         WHERE source = '{SOURCE}' AND delivery_key IN ({keys})"
+         WHERE source = '{SOURCE}' AND delivery_key IN ({keys_in})"
     );
     let query = sqlx::query_as::<_, (String, i64, i64, String)>(&sql).bind(listed);
     let rows = query.fetch_all(&mut **tx).await?;
@@ -491,23 +492,20 @@ fn store(script: &mut Script, records: &[Record<'_>], repeats: &HashMap<&str, i6
            event_type, org_id, reminder_id, attempt_id, event_key, deliveries FROM v WHERE true \
          ON CONFLICT (source, delivery_key) \
          DO UPDATE SET deliveries = webhook_events.deliveries + excluded.deliveries",
-        script.dialect().json_rows(
-            1,
-            &[
-                ("delivery_key", "TEXT"),
-                ("headers", "TEXT"),
-                ("body", "TEXT"),
-                ("received_at", "BIGINT"),
-                ("status_code", "BIGINT"),
-                ("result", "TEXT"),
-                ("event_type", "TEXT"),
-                ("org_id", "BIGINT"),
-                ("reminder_id", "BIGINT"),
-                ("attempt_id", "BIGINT"),
-                ("event_key", "TEXT"),
-                ("deliveries", "BIGINT"),
-            ]
-        )
+        script.dialect().json_rows(&[
+            ("delivery_key", "TEXT"),
+            ("headers", "TEXT"),
+            ("body", "TEXT"),
+            ("received_at", "BIGINT"),
+            ("status_code", "BIGINT"),
+            ("result", "TEXT"),
+            ("event_type", "TEXT"),
+            ("org_id", "BIGINT"),
+            ("reminder_id", "BIGINT"),
+            ("attempt_id", "BIGINT"),
+            ("event_key", "TEXT"),
+            ("deliveries", "BIGINT"),
+        ])
     );
     let mut rows: Vec<serde_json::Value> = records
         .iter()
