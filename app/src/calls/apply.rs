@@ -265,9 +265,8 @@ struct FactsRow {
     due_date: Option<String>,
     invoice_source: Option<String>,
     others_open: i64,
-    seen_answered: i64,
-    seen_completed: i64,
-    seen_failed: i64,
+    /// The latest attempt's applied events, one bit each ([`SEEN_BITS`]).
+    seen: i64,
 }
 
 /// A reminder as a report sees it.
@@ -291,15 +290,11 @@ impl From<FactsRow> for Facts {
             (Some(id), Some(no), Some(status)) => Some((id, no, status)),
             _ => None,
         };
-        let seen = [
-            (read.seen_answered, EventType::CallAnswered),
-            (read.seen_completed, EventType::CallCompleted),
-            (read.seen_failed, EventType::CallFailed),
-        ]
-        .into_iter()
-        .filter(|(count, _)| *count > 0)
-        .map(|(_, event)| event)
-        .collect();
+        let seen = SEEN_BITS
+            .into_iter()
+            .filter(|(bit, _)| read.seen & bit != 0)
+            .map(|(_, event)| event)
+            .collect();
         Self {
             row: read.row,
             latest,
@@ -312,33 +307,41 @@ impl From<FactsRow> for Facts {
     }
 }
 
+/// The bit of each event type in [`FactsRow::seen`].
+const SEEN_BITS: [(i64, EventType); 3] = [
+    (1, EventType::CallAnswered),
+    (2, EventType::CallCompleted),
+    (4, EventType::CallFailed),
+];
+
 /// [`FACTS_OF`] without its condition.
+///
+/// The applied events are found through the attempt's own deliveries (`attempt_id`, a handful
+/// of rows), never through `source`: an index leading with `source` matches every delivery
+/// ever received, and PostgreSQL, planning while the table was still small, picked one and
+/// filtered all of them for each reminder once it had grown.
 static FACTS: LazyLock<String> = LazyLock::new(|| {
     let columns = COLUMNS
         .split(", ")
         .map(|c| format!("r.{c}"))
         .collect::<Vec<_>>()
         .join(", ");
-    let seen = |event: EventType| {
-        format!(
-            "(SELECT COUNT(*) FROM webhook_events w WHERE w.source = 'call_status' \
-               AND w.event_key = CAST(a.id AS TEXT) || ':{}')",
-            event.as_str()
-        )
-    };
+    let seen = SEEN_BITS
+        .iter()
+        .map(|(bit, event)| format!("WHEN CAST(a.id AS TEXT) || ':{}' THEN {bit}", event.as_str()))
+        .collect::<Vec<_>>()
+        .join(" ");
     format!(
         "SELECT {columns}, a.id AS attempt_id, a.attempt_no, a.status AS attempt_status, \
            a.dialled_at, i.due_date, i.source AS invoice_source, \
            (SELECT COUNT(*) FROM reminders o WHERE o.invoice_id = r.invoice_id \
               AND +o.org_id = r.org_id AND o.id <> r.id AND o.status IN {OPEN}) AS others_open, \
-           {} AS seen_answered, {} AS seen_completed, {} AS seen_failed \
+           (SELECT COALESCE(SUM(CASE w.event_key {seen} ELSE 0 END), 0) FROM webhook_events w \
+              WHERE w.attempt_id = a.id AND w.event_key IS NOT NULL) AS seen \
          FROM reminders r \
          LEFT JOIN invoices i ON i.id = r.invoice_id \
          LEFT JOIN call_attempts a ON a.reminder_id = r.id AND a.attempt_no = \
            (SELECT MAX(attempt_no) FROM call_attempts WHERE reminder_id = r.id)",
-        seen(EventType::CallAnswered),
-        seen(EventType::CallCompleted),
-        seen(EventType::CallFailed),
     )
 });
 
