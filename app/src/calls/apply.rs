@@ -328,7 +328,12 @@ static FACTS: LazyLock<String> = LazyLock::new(|| {
         .join(", ");
     let seen = SEEN_BITS
         .iter()
-        .map(|(bit, event)| format!("WHEN CAST(a.id AS TEXT) || ':{}' THEN {bit}", event.as_str()))
+        .map(|(bit, event)| {
+            format!(
+                "WHEN CAST(a.id AS TEXT) || ':{}' THEN {bit}",
+                event.as_str()
+            )
+        })
         .collect::<Vec<_>>()
         .join(" ");
     format!(
