@@ -90,6 +90,7 @@ impl Answer {
 struct Job {
     delivery: Delivery,
     reply: oneshot::Sender<Answer>,
+    queued: Instant,
 }
 
 /// Hands reports to the writer (started on first use).
@@ -114,7 +115,14 @@ impl Writer {
     pub async fn submit(&self, delivery: Delivery) -> Answer {
         let queue = self.queue.get_or_init(|| self.start());
         let (reply, answer) = oneshot::channel();
-        if queue.send(Job { delivery, reply }).is_err() {
+        if queue
+            .send(Job {
+                delivery,
+                reply,
+                queued: Instant::now(),
+            })
+            .is_err()
+        {
             return Answer::internal();
         }
         answer.await.unwrap_or_else(|_| Answer::internal())
@@ -170,6 +178,7 @@ async fn run(db: Db, live: Hub, mut queue: mpsc::UnboundedReceiver<Job>) {
 
 /// Applies `jobs` in one transaction, or one by one when that fails, and answers each.
 async fn apply_batch(db: &Db, live: &Hub, jobs: Vec<Job>) {
+    let waited = jobs.iter().map(|job| job.queued.elapsed()).max();
     let deliveries: Vec<&Delivery> = jobs.iter().map(|job| &job.delivery).collect();
     let answers = match in_one_transaction(db, &deliveries).await {
         Ok(done) => Some(done),
@@ -201,6 +210,12 @@ async fn apply_batch(db: &Db, live: &Hub, jobs: Vec<Job>) {
         }
         // The sender may have gone (timed out): the report is applied all the same.
         let _ = job.reply.send(answer);
+    }
+    if let Some(waited) = waited {
+        tracing::debug!(
+            waited_ms = waited.as_secs_f64() * 1e3,
+            "call-status batch answered; its oldest report had waited this long to begin"
+        );
     }
 }
 
