@@ -178,9 +178,9 @@ async fn run(db: Db, live: Hub, mut queue: mpsc::UnboundedReceiver<Job>) {
 
 /// Applies `jobs` in one transaction, or one by one when that fails, and answers each.
 async fn apply_batch(db: &Db, live: &Hub, jobs: Vec<Job>) {
-    let waited = jobs.iter().map(|job| job.queued.elapsed()).max();
     let deliveries: Vec<&Delivery> = jobs.iter().map(|job| &job.delivery).collect();
-    let answers = match in_one_transaction(db, &deliveries).await {
+    let oldest = jobs.iter().map(|job| job.queued).min();
+    let answers = match in_one_transaction(db, &deliveries, oldest).await {
         Ok(done) => Some(done),
         Err(err) if jobs.len() > 1 => {
             tracing::warn!(error = %err, reports = jobs.len(), "call-status batch rolled back; applying its reports one by one");
@@ -211,18 +211,12 @@ async fn apply_batch(db: &Db, live: &Hub, jobs: Vec<Job>) {
         // The sender may have gone (timed out): the report is applied all the same.
         let _ = job.reply.send(answer);
     }
-    if let Some(waited) = waited {
-        tracing::debug!(
-            waited_ms = waited.as_secs_f64() * 1e3,
-            "call-status batch answered; its oldest report had waited this long to begin"
-        );
-    }
 }
 
 /// One delivery in a transaction of its own (after its batch failed): a failure keeps
 /// nothing and is a 500, and the sender tries again.
 async fn alone(db: &Db, delivery: &Delivery) -> (Answer, Option<i64>) {
-    match in_one_transaction(db, &[delivery]).await {
+    match in_one_transaction(db, &[delivery], None).await {
         Ok(mut done) => done.remove(0),
         Err(err) => {
             tracing::error!(error = %err, "call-status webhook failed");
@@ -281,11 +275,14 @@ impl<'a> Record<'a> {
 
 /// Applies every delivery in one transaction and returns each one's answer (and the
 /// organization whose calls changed), committed.
+///
+/// `oldest` is when the batch's first report was queued: the log gives how long it waited.
 async fn in_one_transaction(
     db: &Db,
     deliveries: &[&Delivery],
+    oldest: Option<Instant>,
 ) -> Result<Vec<(Answer, Option<i64>)>, Failure> {
-    let mut timer = Phases::start();
+    let mut timer = Phases::start(oldest);
     // SQLite's write lock from the start: the batch reads before it writes.
     let mut tx = db.begin_immediate().await?;
     timer.mark("begin");
@@ -395,7 +392,8 @@ async fn in_one_transaction(
     Ok(answers)
 }
 
-/// Where a transaction's time went, for the log when it was slow.
+/// Where a transaction's time went, for the log when it was slow: first how long its oldest
+/// report waited in the queue (when it came from one), then each phase.
 struct Phases {
     started: Instant,
     last: Instant,
@@ -403,12 +401,16 @@ struct Phases {
 }
 
 impl Phases {
-    fn start() -> Self {
+    fn start(oldest: Option<Instant>) -> Self {
         let now = Instant::now();
+        let mut phases = Vec::with_capacity(7);
+        if let Some(queued) = oldest {
+            phases.push(("waited", now.saturating_duration_since(queued)));
+        }
         Self {
             started: now,
             last: now,
-            phases: Vec::with_capacity(6),
+            phases,
         }
     }
 
