@@ -5,7 +5,7 @@
 
 use std::fmt::Display;
 use std::net::SocketAddr;
-use std::num::NonZeroU32;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::PathBuf;
 use std::str::FromStr;
 
@@ -92,6 +92,11 @@ pub struct Config {
     pub session_days: u32,
     /// `DUECALL_MAX_BODY_BYTES`: the largest request body accepted. Default 65536.
     pub max_body_bytes: usize,
+    /// `DUECALL_CALL_STATUS_QUEUE`: call-status reports held at once, waiting for the writer or
+    /// in its transaction. Past it, a report is answered 503 with `Retry-After` (the sender
+    /// sends it again) rather than queued behind more than the writer can soon store. Default
+    /// 5000, about a second of the writer's work on two cores.
+    pub call_status_queue: NonZeroUsize,
     /// `LEPTOS_ENV`: `DEV` under `cargo leptos watch` (enables live reload); otherwise `PROD`.
     pub dev_mode: bool,
     /// `LEPTOS_RELOAD_PORT`: the live-reload port under `cargo leptos watch`. Default 3001.
@@ -249,6 +254,8 @@ impl Config {
         }
         let max_body_bytes =
             parse(&var, "DUECALL_MAX_BODY_BYTES", "a number of bytes")?.unwrap_or(64 * 1024);
+        let call_status_queue = parse(&var, "DUECALL_CALL_STATUS_QUEUE", "a number of reports")?
+            .unwrap_or(NonZeroUsize::new(5_000).expect("not zero"));
         let dev_mode = var("LEPTOS_ENV").is_some_and(|env| env.eq_ignore_ascii_case("dev"));
         let reload_port = parse(&var, "LEPTOS_RELOAD_PORT", "a port number")?.unwrap_or(3001);
 
@@ -483,6 +490,7 @@ impl Config {
             client_ip_header,
             session_days,
             max_body_bytes,
+            call_status_queue,
             dev_mode,
             reload_port,
             zoho,

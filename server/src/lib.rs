@@ -398,7 +398,11 @@ pub fn app_with_clock(
         keys: config.webhook_keys.clone(),
         clock,
         live: state.live.clone(),
-        writer: webhooks::writer::Writer::new(state.db.clone(), state.live.clone()),
+        writer: webhooks::writer::Writer::new(
+            state.db.clone(),
+            state.live.clone(),
+            config.call_status_queue,
+        ),
         max_body_bytes: config.max_body_bytes,
         livekit: config.livekit.as_ref().map(|lk| {
             use secrecy::ExposeSecret;

@@ -753,6 +753,61 @@ async fn a_storage_failure_answers_500_and_keeps_nothing() {
     .await;
 }
 
+/// Keeps the call-status writer from finishing anything until the transaction is dropped: on
+/// SQLite it holds the one writing connection, on PostgreSQL the deliveries' table, which the
+/// writer reads first.
+async fn hold_the_writer(f: &Fixture) -> app::db::Tx<'static> {
+    match f.app.db.dialect() {
+        app::db::Dialect::Sqlite => f.app.db.begin_immediate().await.unwrap(),
+        app::db::Dialect::Postgres => {
+            let mut tx = f.app.db.pool().begin().await.unwrap();
+            sqlx::query("LOCK TABLE webhook_events IN ACCESS EXCLUSIVE MODE")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            tx
+        }
+    }
+}
+
+/// Past the reports the writer may hold, a report is answered 503 at once, with `Retry-After`,
+/// and nothing of it is kept: sent again once there is room, it is applied. The reports held
+/// meanwhile are applied when the writer gets to them.
+#[tokio::test]
+async fn past_its_queue_a_report_is_answered_503_and_kept_nowhere() {
+    each_backend(3, &[("DUECALL_CALL_STATUS_QUEUE", "2")], |f| async move {
+        let [(r0, a0), (r1, a1), (r2, a2)] = f.calls[..] else {
+            unreachable!()
+        };
+        let untouched = (f.reminder(r2).await, f.history(r2).await);
+        let held = hold_the_writer(&f).await;
+        let (q0, q1) = (answered(r0, a0), answered(r1, a1));
+        let first_two = futures_util::future::join(f.signed("q0", &q0), f.signed("q1", &q1));
+        tokio::pin!(first_two);
+        // Both reach the writer, and wait for it.
+        let early = tokio::time::timeout(std::time::Duration::from_millis(300), &mut first_two);
+        assert!(early.await.is_err(), "answered while the writer was held");
+
+        let refused = f.signed("q2", &answered(r2, a2)).await;
+        assert_error(&refused, StatusCode::SERVICE_UNAVAILABLE, "busy");
+        assert_eq!(refused.header("retry-after"), Some("1"));
+
+        drop(held);
+        let (q0, q1) = first_two.await;
+        for res in [q0, q1] {
+            assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+            assert_eq!(res.json()["result"], "applied");
+        }
+        // The refused report left no trace: neither its delivery nor its call changed.
+        assert_eq!(f.stored_events().await.len(), 2);
+        assert_eq!((f.reminder(r2).await, f.history(r2).await), untouched);
+        let again = f.signed("q2", &answered(r2, a2)).await;
+        assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+        assert_eq!(again.json()["result"], "applied");
+    })
+    .await;
+}
+
 /// Checks what two deliveries of every `answered` (`a…`) and `completed` (`c…`) of each call
 /// ended in: each report applied once and its copy answered as a duplicate, every call
 /// completed with one history, one follow-up reminder per invoice.

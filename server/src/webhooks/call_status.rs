@@ -8,7 +8,8 @@
 //!
 //! Answers, always with a JSON body: 200 (applied, or known already), 400 (bad body or event),
 //! 401 (signature, stale or replayed timestamp), 404 (unknown reminder or attempt), 409 (the
-//! report contradicts the call's state), 413 (too large), 500.
+//! report contradicts the call's state), 413 (too large), 500, 503 (too many reports waiting
+//! to be stored; with `Retry-After`).
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -124,5 +125,12 @@ pub async fn receive(
         code,
         message,
     } = hooks.writer.submit(delivery).await;
-    answer(status, code, &message)
+    let mut response = answer(status, code, &message);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("1"),
+        );
+    }
+    response
 }

@@ -16,6 +16,11 @@
 //! database error, rolls the batch back and applies its reports again one by one, each in a
 //! transaction of its own — exactly as if they had come alone.
 //!
+//! The writer holds a bounded number of reports ([`Writer::new`]'s `limit`): past it, a report
+//! is answered 503 with `Retry-After` and nothing of it is stored. Under more reports than it
+//! can write, the queue would otherwise grow without end, and every report behind it wait
+//! longer than any sender waits for an answer — and time out, and be sent again.
+//!
 //! Both backends batch. SQLite has one writing connection, and its writer task has a thread
 //! to itself (see [`Writer::start`]). PostgreSQL would take many writers at once, but there a
 //! report alone costs about a dozen statements, each parsed, planned and answered by a server
@@ -25,6 +30,7 @@
 //! lock per delivery keep their batches apart.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -85,12 +91,43 @@ impl Answer {
             "The event could not be stored; send it again.",
         )
     }
+
+    fn busy() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "Too many reports are waiting to be stored; send it again in a moment.",
+        )
+    }
 }
 
 struct Job {
     delivery: Delivery,
     reply: oneshot::Sender<Answer>,
     queued: Instant,
+    /// Given back once the job is answered (or dropped unanswered).
+    _held: Held,
+}
+
+/// One report counted among those the writer holds.
+struct Held(Arc<AtomicUsize>);
+
+impl Held {
+    /// Counts one more report, unless `limit` are held already.
+    fn take(count: &Arc<AtomicUsize>, limit: usize) -> Option<Self> {
+        count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                (held < limit).then_some(held + 1)
+            })
+            .ok()?;
+        Some(Self(count.clone()))
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Hands reports to the writer (started on first use).
@@ -99,20 +136,43 @@ pub struct Writer {
     db: Db,
     live: Hub,
     queue: Arc<OnceLock<mpsc::UnboundedSender<Job>>>,
+    /// Reports submitted and not yet answered, and how many may be.
+    held: Arc<AtomicUsize>,
+    limit: usize,
+    /// Whether reports are being turned away (logged when it starts and ends).
+    full: Arc<AtomicBool>,
 }
 
 impl Writer {
-    pub fn new(db: Db, live: Hub) -> Self {
+    /// A writer holding at most `limit` reports at once (queued or in its transaction).
+    pub fn new(db: Db, live: Hub, limit: std::num::NonZeroUsize) -> Self {
         Self {
             db,
             live,
             queue: Arc::new(OnceLock::new()),
+            held: Arc::new(AtomicUsize::new(0)),
+            limit: limit.get(),
+            full: Arc::new(AtomicBool::new(false)),
         }
     }
 
     /// Applies `delivery` (with whatever else is queued) and returns the sender's answer once
-    /// it is committed.
+    /// it is committed; or, when the writer holds its limit already, answers 503 at once and
+    /// stores nothing.
     pub async fn submit(&self, delivery: Delivery) -> Answer {
+        let Some(held) = Held::take(&self.held, self.limit) else {
+            if !self.full.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    limit = self.limit,
+                    "call-status reports are coming faster than they are stored; \
+                     answering 503 until the queue drains"
+                );
+            }
+            return Answer::busy();
+        };
+        if self.full.swap(false, Ordering::Relaxed) {
+            tracing::info!("the call-status queue has room again");
+        }
         let queue = self.queue.get_or_init(|| self.start());
         let (reply, answer) = oneshot::channel();
         if queue
@@ -120,6 +180,7 @@ impl Writer {
                 delivery,
                 reply,
                 queued: Instant::now(),
+                _held: held,
             })
             .is_err()
         {
