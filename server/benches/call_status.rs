@@ -293,7 +293,7 @@ fn main() {
                     f64::from(done) / baseline_started.elapsed().as_secs_f64()
                 );
                 let router = server::app(server::state(&config, db.clone()), &config);
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let listener = server::listen(([127, 0, 0, 1], 0).into()).unwrap();
                 let base = format!("http://{}", listener.local_addr().unwrap());
                 let server = tokio::spawn(async move {
                     axum::serve(

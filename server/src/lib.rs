@@ -377,6 +377,25 @@ pub fn app(state: AppState, config: &Config) -> Router {
 }
 
 /// The whole HTTP application. Tests drive this same router.
+/// Connections the kernel may hold for the server before it accepts them (capped by the
+/// system's `net.core.somaxconn`).
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Listens on `addr` with a deep accept queue. A burst of new connections (senders coming back
+/// after a blip, say, each opening several) arrives faster than a busy server accepts them;
+/// past the queue the kernel drops them, and each client waits a second or more to try again.
+/// The runtime's default queue is 1,024.
+pub fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 pub fn app_with(state: AppState, config: &Config, integrations: &Integrations) -> Router {
     app_with_clock(
         state,
@@ -523,8 +542,7 @@ async fn serve(config: Config, db: Db) -> anyhow::Result<()> {
         }
     });
 
-    let listener = tokio::net::TcpListener::bind(config.addr)
-        .await
+    let listener = listen(config.addr)
         .with_context(|| format!("could not listen on {} (DUECALL_ADDR)", config.addr))?;
     tracing::info!(
         url = %config.public_url,
