@@ -24,7 +24,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use super::report::{CallReport, EventType, ReportedEvent, Response};
 use crate::db::time::to_millis;
-use crate::db::{Dialect, Script, Tx};
+use crate::db::{Conn, Dialect, Script};
 use crate::reminders::dispatch::{self, AttemptDetails, CallEvent, Reported, Reports};
 use crate::reminders::machine::Status;
 use crate::reminders::profile::BusinessProfile;
@@ -172,7 +172,7 @@ impl Pending {
         }
     }
 
-    async fn flush(&mut self, tx: &mut Tx<'_>) -> Result<(), sqlx::Error> {
+    async fn flush(&mut self, tx: &mut Conn) -> Result<(), sqlx::Error> {
         let mut script = Script::new(Dialect::of(tx));
         self.write_into(&mut script);
         script.run(tx).await
@@ -355,16 +355,16 @@ static FACTS_OF: LazyLock<String> = LazyLock::new(|| format!("{} WHERE r.id = $1
 
 /// The reminder's facts as stored (on PostgreSQL after taking its row lock, so that they are
 /// read after any transaction that held it has committed).
-async fn read_facts(tx: &mut Tx<'_>, reminder_id: i64) -> Result<Option<Facts>, sqlx::Error> {
+async fn read_facts(tx: &mut Conn, reminder_id: i64) -> Result<Option<Facts>, sqlx::Error> {
     if Dialect::of(tx) == Dialect::Postgres {
         sqlx::query("SELECT id FROM reminders WHERE id = $1 FOR UPDATE")
             .bind(reminder_id)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
     }
     let read: Option<FactsRow> = sqlx::query_as(&FACTS_OF)
         .bind(reminder_id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?;
     Ok(read.map(Facts::from))
 }
@@ -377,7 +377,7 @@ fn unfinished(err: impl Into<ApplyError>) -> ApplyError {
 impl Session {
     async fn profile(
         &mut self,
-        tx: &mut Tx<'_>,
+        tx: &mut Conn,
         org_id: i64,
     ) -> Result<BusinessProfile, ApplyError> {
         if let Some(profile) = self.profiles.get(&org_id) {
@@ -391,7 +391,7 @@ impl Session {
     /// Writes everything the session's reports decided. Must come before the transaction
     /// commits; [`Session::apply`] flushes on its own whenever a report must read what an
     /// earlier one decided.
-    pub async fn flush(&mut self, tx: &mut Tx<'_>) -> Result<(), sqlx::Error> {
+    pub async fn flush(&mut self, tx: &mut Conn) -> Result<(), sqlx::Error> {
         let mut script = Script::new(Dialect::of(tx));
         self.write_into(&mut script);
         script.run(tx).await
@@ -409,7 +409,30 @@ impl Session {
 
     /// Reads the facts of every reminder in `ids` in one statement, ahead of their reports
     /// (on PostgreSQL after taking their row locks, in id order).
-    pub async fn prefetch(&mut self, tx: &mut Tx<'_>, ids: &[i64]) -> Result<(), sqlx::Error> {
+    pub async fn prefetch(&mut self, tx: &mut Conn, ids: &[i64]) -> Result<(), sqlx::Error> {
+        let Some(ids) = self.to_prefetch(ids) else {
+            return Ok(());
+        };
+        let dialect = Dialect::of(tx);
+        if dialect == Dialect::Postgres {
+            let listed = dialect.json_values("BIGINT");
+            let sql =
+                format!("SELECT id FROM reminders WHERE id IN ({listed}) ORDER BY id FOR UPDATE");
+            sqlx::query(&sql)
+                .bind(ids.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        let rows = sqlx::query(&Self::prefetch_sql(dialect))
+            .bind(ids)
+            .fetch_all(&mut *tx)
+            .await?;
+        self.prefetched(&rows)
+    }
+
+    /// The reminders of `ids` whose facts [`Session::prefetch`] would read, as the JSON
+    /// argument of [`Session::prefetch_sql`]; none when it would read nothing.
+    pub fn to_prefetch(&self, ids: &[i64]) -> Option<String> {
         let mut ids: Vec<i64> = ids
             .iter()
             .copied()
@@ -417,25 +440,22 @@ impl Session {
             .collect();
         ids.sort_unstable();
         ids.dedup();
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let dialect = Dialect::of(tx);
         // The ids as one JSON argument: one statement, kept prepared, for any number.
-        let ids = serde_json::Value::from(ids).to_string();
-        let listed = dialect.json_values("BIGINT");
-        if dialect == Dialect::Postgres {
-            let sql =
-                format!("SELECT id FROM reminders WHERE id IN ({listed}) ORDER BY id FOR UPDATE");
-            sqlx::query(&sql)
-                .bind(ids.as_str())
-                .execute(&mut **tx)
-                .await?;
-        }
-        let sql = format!("{} WHERE r.id IN ({listed})", *FACTS);
-        let query = sqlx::query_as::<_, FactsRow>(&sql).bind(ids);
-        for read in query.fetch_all(&mut **tx).await? {
-            let facts = Facts::from(read);
+        (!ids.is_empty()).then(|| serde_json::Value::from(ids).to_string())
+    }
+
+    /// The statement [`Session::prefetch`] reads facts with (without PostgreSQL's row locks),
+    /// for a caller that runs it beside others: its one argument is
+    /// [`Session::to_prefetch`]'s, and its rows go to [`Session::prefetched`].
+    pub fn prefetch_sql(dialect: Dialect) -> String {
+        format!("{} WHERE r.id IN ({})", *FACTS, dialect.json_values("BIGINT"))
+    }
+
+    /// Keeps the facts read by [`Session::prefetch_sql`] for the reports to come.
+    pub fn prefetched(&mut self, rows: &[sqlx::any::AnyRow]) -> Result<(), sqlx::Error> {
+        use sqlx::FromRow;
+        for row in rows {
+            let facts = Facts::from(FactsRow::from_row(row)?);
             self.fresh.insert(facts.row.id, facts);
         }
         Ok(())
@@ -446,7 +466,7 @@ impl Session {
     /// read — after writing what is pending about its invoice.
     async fn facts(
         &mut self,
-        tx: &mut Tx<'_>,
+        tx: &mut Conn,
         reminder_id: i64,
     ) -> Result<Option<Facts>, ApplyError> {
         if let Some(facts) = self.known.get(&reminder_id) {
@@ -489,7 +509,7 @@ impl Session {
     /// and `tx` must be rolled back.
     pub async fn apply(
         &mut self,
-        tx: &mut Tx<'_>,
+        tx: &mut Conn,
         report: &CallReport,
         only_attempt: Option<i64>,
         now: DateTime<Utc>,
@@ -518,7 +538,7 @@ impl Session {
                     )
                     .bind(id)
                     .bind(row.id)
-                    .fetch_optional(&mut **tx)
+                    .fetch_optional(&mut *tx)
                     .await?,
                     None => None,
                 };
@@ -655,7 +675,7 @@ impl Session {
     /// The follow-up for `response`: what it did, in words, and the note for the accounting system.
     async fn follow_up(
         &mut self,
-        tx: &mut Tx<'_>,
+        tx: &mut Conn,
         profile: &BusinessProfile,
         facts: &FollowUpFacts,
         still_open: bool,
@@ -705,7 +725,7 @@ impl Session {
             .bind(to_millis(now))
             .bind(facts.invoice_id)
             .bind(facts.org_id)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
                 let created = self
                     .pending
@@ -752,7 +772,7 @@ impl Session {
             .bind(reason)
             .bind(facts.invoice_id)
             .bind(facts.org_id)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
                 review(tx, facts, "dispute", reason, now).await?;
                 let why = format!("The invoice is disputed: {reason}");
@@ -801,7 +821,7 @@ impl Session {
                 .bind(&reason)
                 .bind(facts.customer_id)
                 .bind(facts.org_id)
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await?;
                 let why = format!("The customer's phone number is not valid: {reason}");
                 self.flush(tx).await?;
@@ -823,7 +843,7 @@ impl Session {
                 sqlx::query("UPDATE customers SET opted_out = 1 WHERE id = $1 AND org_id = $2")
                     .bind(facts.customer_id)
                     .bind(facts.org_id)
-                    .execute(&mut **tx)
+                    .execute(&mut *tx)
                     .await?;
                 self.flush(tx).await?;
                 let cancelled = cancel_open(
@@ -902,7 +922,7 @@ pub(crate) struct FollowUpFacts {
 
 /// Puts the invoice in the "needs a human" queue.
 async fn review(
-    tx: &mut Tx<'_>,
+    tx: &mut Conn,
     facts: &FollowUpFacts,
     kind: &str,
     note: &str,
@@ -916,7 +936,7 @@ async fn review(
     .bind(to_millis(now))
     .bind(facts.invoice_id)
     .bind(facts.org_id)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -978,7 +998,7 @@ impl Pending {
 /// A follow-up due `now` for an invoice none of whose facts were read yet (a person's decision
 /// rather than a call), unless another reminder of the invoice is open.
 pub(crate) async fn ensure_follow_up(
-    tx: &mut Tx<'_>,
+    tx: &mut Conn,
     profile: &BusinessProfile,
     org_id: i64,
     invoice_id: i64,
@@ -994,7 +1014,7 @@ pub(crate) async fn ensure_follow_up(
     ))
     .bind(invoice_id)
     .bind(org_id)
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *tx)
     .await?;
     let facts = FollowUpFacts {
         org_id,

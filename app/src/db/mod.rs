@@ -24,6 +24,11 @@ pub use sqlx::Any as Backend;
 /// A transaction on either backend.
 pub type Tx<'c> = sqlx::Transaction<'c, sqlx::Any>;
 
+/// A connection on either backend, as the statements of a transaction take it: a [`Tx`]
+/// derefs to one, and so does a connection whose transaction is begun and ended by its own
+/// statements (see [`Db::writing_connection`]).
+pub type Conn = sqlx::AnyConnection;
+
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
 
@@ -273,6 +278,18 @@ impl Db {
             Dialect::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
             Dialect::Postgres => self.writer.begin().await,
         }
+    }
+
+    /// The writing connection itself (on SQLite the one connection of the writer pool: see
+    /// [`Db`]), for a caller that begins and ends its transaction with statements of its own,
+    /// so that `BEGIN` and `COMMIT` travel with the statements beside them instead of each
+    /// making a trip of its own to the connection. Such a caller must not give the connection
+    /// back with its transaction still open: [`sqlx::pool::PoolConnection::close_on_drop`]
+    /// when it cannot tell.
+    pub async fn writing_connection(
+        &self,
+    ) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, sqlx::Error> {
+        self.writer.acquire().await
     }
 
     /// Refreshes the query planner's statistics of `tables` after a bulk write, so the next
@@ -543,7 +560,7 @@ impl Script {
     }
 
     /// Runs every statement in `tx`.
-    pub async fn run(self, tx: &mut Tx<'_>) -> Result<(), sqlx::Error> {
+    pub async fn run(self, tx: &mut Conn) -> Result<(), sqlx::Error> {
         if let Some(err) = self.error {
             return Err(sqlx::Error::Encode(err));
         }
@@ -554,7 +571,7 @@ impl Script {
             let keep = sqlx::Arguments::len(&arguments) <= KEEP_PREPARED_ARGUMENTS;
             sqlx::query_with(&sql, arguments)
                 .persistent(keep)
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await?;
         }
         Ok(())

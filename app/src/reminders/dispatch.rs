@@ -15,7 +15,7 @@ use super::service::profile_of;
 use super::store::{self, Actor, Lease, Request, Row, TransitionError};
 use super::verify::{Facts, Verdict, local_day_start, org_zone, verify};
 use crate::db::time::to_millis;
-use crate::db::{Db, Tx};
+use crate::db::{Conn, Db, Tx};
 use crate::error::AppError;
 use crate::receivables::model::{Currency, Money, NumberStyle};
 
@@ -92,18 +92,18 @@ fn context(profile: &BusinessProfile, invoice: &InvoiceRow) -> CallContext {
     }
 }
 
-async fn count(tx: &mut Tx<'_>, sql: &str, a: i64, b: i64) -> Result<u32, sqlx::Error> {
+async fn count(tx: &mut Conn, sql: &str, a: i64, b: i64) -> Result<u32, sqlx::Error> {
     let n: i64 = sqlx::query_scalar(sql)
         .bind(a)
         .bind(b)
-        .fetch_one(&mut **tx)
+        .fetch_one(&mut *tx)
         .await?;
     Ok(u32::try_from(n).unwrap_or(u32::MAX))
 }
 
 /// The facts about a reminder's invoice and customer and the organization's calls at `now`.
 pub async fn facts(
-    tx: &mut Tx<'_>,
+    tx: &mut Conn,
     profile: &BusinessProfile,
     row: &Row,
     now: DateTime<Utc>,
@@ -113,7 +113,7 @@ pub async fn facts(
     ))
     .bind(row.invoice_id)
     .bind(row.org_id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await?
     else {
         return Ok(None);
@@ -133,7 +133,7 @@ pub async fn facts(
         "SELECT COUNT(*) FROM call_attempts WHERE org_id = $1 AND status IN ('dialling', 'answered')",
     )
     .bind(row.org_id)
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *tx)
     .await?;
     facts.org_active_calls = u32::try_from(active).unwrap_or(u32::MAX);
     let today = now.with_timezone(&org_zone(profile)).date_naive();
@@ -147,7 +147,7 @@ pub async fn facts(
     .bind(row.org_id)
     .bind(row.step_offset_days)
     .bind(today.to_string())
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await?;
     facts.org_calls_today = count(
         tx,
@@ -363,7 +363,7 @@ pub async fn report(
 
 /// The reminder's latest call attempt, if it was ever dialled.
 pub async fn latest_attempt(
-    tx: &mut Tx<'_>,
+    tx: &mut Conn,
     org_id: i64,
     reminder_id: i64,
 ) -> Result<Option<i64>, sqlx::Error> {
@@ -373,7 +373,7 @@ pub async fn latest_attempt(
     )
     .bind(reminder_id)
     .bind(org_id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await
 }
 
@@ -451,7 +451,7 @@ pub struct AttemptDetails {
 /// row): the reminder's transition, its attempt's status (and details), and the retry of a
 /// passing failure. Returns the row after.
 pub async fn report_in(
-    tx: &mut Tx<'_>,
+    tx: &mut Conn,
     profile: &BusinessProfile,
     reported: Reported<'_>,
     event: &CallEvent,
@@ -619,7 +619,7 @@ impl Reports {
     }
 
     /// Writes everything kept in `tx`, and forgets it.
-    pub async fn flush(&mut self, tx: &mut Tx<'_>) -> Result<(), sqlx::Error> {
+    pub async fn flush(&mut self, tx: &mut Conn) -> Result<(), sqlx::Error> {
         let mut script = crate::db::Script::new(crate::db::Dialect::of(tx));
         self.write_into(&mut script);
         script.run(tx).await

@@ -14,7 +14,7 @@ use super::store::{self, Actor, Request, TransitionError};
 use super::verify::{Facts, local_day_start, org_zone, standing, when_allowed};
 use super::zones::DebtorZone;
 use crate::db::time::to_millis;
-use crate::db::{Db, Dialect};
+use crate::db::{Conn, Db, Dialect};
 use crate::error::AppError;
 
 /// An invoice with what decides whether and when its customer may be called.
@@ -388,7 +388,7 @@ struct NewReminder {
 /// Inserts new reminders in multi-row statements; a step that exists already (another
 /// instance generating at the same time) is left as it is.
 async fn insert(
-    tx: &mut crate::db::Tx<'_>,
+    tx: &mut Conn,
     org_id: i64,
     max_attempts: i64,
     rows: &[NewReminder],
@@ -419,7 +419,7 @@ async fn insert(
                 .bind(to_millis(now))
                 .bind(to_millis(now));
         }
-        created += query.execute(&mut **tx).await?.rows_affected();
+        created += query.execute(&mut *tx).await?.rows_affected();
     }
     Ok(created)
 }

@@ -14,7 +14,7 @@ use super::views::{
 };
 use super::zones::debtor_zone;
 use crate::accounts::service::{Member, audit};
-use crate::db::Db;
+use crate::db::{Conn, Db};
 use crate::db::time::from_millis;
 use crate::error::AppError;
 use crate::receivables::model::{Currency, Money, NumberStyle};
@@ -435,7 +435,7 @@ impl Scope {
 
 /// Cancels every reminder of an invoice or customer that is not being dialled.
 pub async fn cancel_open(
-    tx: &mut crate::db::Tx<'_>,
+    tx: &mut Conn,
     org_id: i64,
     scope: Scope,
     reason: &str,
@@ -459,7 +459,7 @@ pub async fn cancel_open(
 
 /// Pauses every waiting reminder of an invoice or customer.
 pub async fn pause_open(
-    tx: &mut crate::db::Tx<'_>,
+    tx: &mut Conn,
     org_id: i64,
     scope: Scope,
     actor: &Actor,
@@ -480,7 +480,7 @@ pub async fn pause_open(
 /// Applies `transition` to every reminder in `scope` whose status is in `statuses` (an SQL
 /// list), or that is claimed but not dialled; returns how many moved.
 async fn move_open(
-    tx: &mut crate::db::Tx<'_>,
+    tx: &mut Conn,
     org_id: i64,
     scope: Scope,
     statuses: &'static str,
@@ -497,7 +497,7 @@ async fn move_open(
     ))
     .bind(org_id)
     .bind(value)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *tx)
     .await?;
     let mut moved = 0;
     for id in ids {

@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::machine::{Change, Refused, Reminder, Status, Transition};
 use super::rules::{Attempt, WEEK};
 use crate::db::time::{from_millis, to_millis};
-use crate::db::{Dialect, Script, Tx};
+use crate::db::{Conn, Dialect, Script};
 
 /// The kind of a reminder a call's outcome asked for (the sequence's are `step`).
 pub const FOLLOW_UP: &str = "follow_up";
@@ -160,7 +160,7 @@ impl<'a> Request<'a> {
 /// Locks the reminder, applies the transition through the state machine and writes the row
 /// and its history event, all in `tx`. A refused transition writes nothing.
 pub async fn transition(
-    tx: &mut Tx<'_>,
+    tx: &mut Conn,
     request: Request<'_>,
 ) -> Result<(Row, Change), TransitionError> {
     if !lock(tx, request.org_id, request.reminder_id).await? {
@@ -171,7 +171,7 @@ pub async fn transition(
     ))
     .bind(request.reminder_id)
     .bind(request.org_id)
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *tx)
     .await?;
     transition_held(tx, row, request).await
 }
@@ -179,7 +179,7 @@ pub async fn transition(
 /// [`transition`] of a reminder whose lock `tx` holds already and whose current row the
 /// caller read in `tx` (or got back from the previous transition): no second lock and read.
 pub async fn transition_held(
-    tx: &mut Tx<'_>,
+    tx: &mut Conn,
     row: Row,
     request: Request<'_>,
 ) -> Result<(Row, Change), TransitionError> {
@@ -332,7 +332,7 @@ impl Pending {
     }
 
     /// Writes every kept row and event in `tx`, and forgets them.
-    pub async fn flush(&mut self, tx: &mut Tx<'_>) -> Result<(), sqlx::Error> {
+    pub async fn flush(&mut self, tx: &mut Conn) -> Result<(), sqlx::Error> {
         let mut script = Script::new(Dialect::of(tx));
         self.write_into(&mut script);
         script.run(tx).await
@@ -429,12 +429,12 @@ impl Pending {
 /// the row's lock on PostgreSQL, the database's on SQLite. A transaction that will write a
 /// reminder takes it before reading anything, since a read-then-write transaction on SQLite
 /// cannot upgrade once another connection has written.
-pub async fn lock(tx: &mut Tx<'_>, org_id: i64, reminder_id: i64) -> Result<bool, sqlx::Error> {
+pub async fn lock(tx: &mut Conn, org_id: i64, reminder_id: i64) -> Result<bool, sqlx::Error> {
     let locked =
         sqlx::query("UPDATE reminders SET updated_at = updated_at WHERE id = $1 AND org_id = $2")
             .bind(reminder_id)
             .bind(org_id)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
     Ok(locked.rows_affected() > 0)
 }
@@ -479,7 +479,7 @@ pub fn from_history(
 
 /// Calls about `invoice_id` that the frequency rules still count at `now`.
 pub async fn recent_calls(
-    tx: &mut Tx<'_>,
+    tx: &mut Conn,
     invoice_id: i64,
     now: DateTime<Utc>,
 ) -> Result<Vec<Attempt>, sqlx::Error> {
@@ -489,7 +489,7 @@ pub async fn recent_calls(
     )
     .bind(invoice_id)
     .bind(to_millis(now - WEEK))
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *tx)
     .await?;
     Ok(rows
         .into_iter()
@@ -506,7 +506,7 @@ pub async fn recent_calls(
 /// SQLite the statement holds the database's write lock. Either way a reminder is claimed by
 /// one instance only.
 pub async fn claim(
-    tx: &mut Tx<'_>,
+    tx: &mut Conn,
     instance: &str,
     now: DateTime<Utc>,
     lease: Duration,
@@ -532,7 +532,7 @@ pub async fn claim(
         .bind(to_millis(now + lease))
         .bind(to_millis(now))
         .bind(limit)
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *tx)
         .await?;
     rows.sort_by_key(|row| (row.due_at, row.id));
     let actor = Actor::Scheduler(instance.to_owned());
@@ -557,7 +557,7 @@ pub async fn claim(
 /// Reminders whose lease ran out at `now`: claims never dialled (their scheduler stopped) and
 /// dialled calls the agent never reported on.
 pub async fn expired(
-    tx: &mut Tx<'_>,
+    tx: &mut Conn,
     now: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<Row>, sqlx::Error> {
@@ -568,18 +568,18 @@ pub async fn expired(
     ))
     .bind(to_millis(now))
     .bind(limit)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *tx)
     .await
 }
 
 /// One reminder of the organization.
-pub async fn get(tx: &mut Tx<'_>, org_id: i64, id: i64) -> Result<Option<Row>, sqlx::Error> {
+pub async fn get(tx: &mut Conn, org_id: i64, id: i64) -> Result<Option<Row>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM reminders WHERE id = $1 AND org_id = $2"
     ))
     .bind(id)
     .bind(org_id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await
 }
 

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use app::db::time::now_millis;
-use app::db::{Db, Tx};
+use app::db::{Conn, Db};
 use app::error::AppError;
 use chrono::NaiveDate;
 
@@ -24,7 +24,7 @@ const CLAIM_MS: i64 = 5 * 60 * 1000;
 /// Queues a comment (and optionally a promised payment date) for a synced invoice. Returns
 /// the job id. Invoices that did not come from Zoho Books are refused.
 pub async fn enqueue(
-    tx: &mut Tx<'_>,
+    tx: &mut Conn,
     org_id: i64,
     invoice_id: i64,
     description: &str,
@@ -39,7 +39,7 @@ pub async fn enqueue(
         sqlx::query_as("SELECT source, external_id FROM invoices WHERE org_id = $1 AND id = $2")
             .bind(org_id)
             .bind(invoice_id)
-            .fetch_optional(&mut **tx)
+            .fetch_optional(&mut *tx)
             .await?;
     let Some((source, external_id)) = external else {
         return Err(AppError::NotFound);
@@ -67,7 +67,7 @@ pub async fn enqueue(
             .unwrap_or_default(),
     )
     .bind(now)
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *tx)
     .await?;
     Ok(id)
 }

@@ -11,6 +11,13 @@
 //! that commit, so an answer of 200 still means "stored" and a crash loses nothing that was
 //! acknowledged.
 //!
+//! On SQLite those statements make two trips to the connection's thread: the `BEGIN` and both
+//! reads as one multi-statement execution, the writes and the `COMMIT` as another. Each trip
+//! waits for that thread to be scheduled and for the answer to wake the writer, which on two
+//! busy cores costs more than most statements; the transaction is therefore begun and ended by
+//! the batch's own statements, on a connection it holds, instead of by sqlx's transaction
+//! (whose `BEGIN` and `COMMIT` are a trip each).
+//!
 //! A report refused before it wrote anything (unknown reminder, a call that moved on) is
 //! answered and stored in the same batch. A failure after a report began to write, or a
 //! database error, rolls the batch back and applies its reports again one by one, each in a
@@ -43,7 +50,7 @@ use app::calls::apply::{self, ApplyError, Session, WriteBack};
 use app::calls::live::Hub;
 use app::calls::report::CallReport;
 use app::db::time::to_millis;
-use app::db::{Db, Dialect, Script, Tx};
+use app::db::{Conn, Db, Dialect, Script};
 
 /// The most reports one transaction takes.
 const MAX_BATCH: usize = 256;
@@ -344,19 +351,62 @@ async fn in_one_transaction(
     oldest: Option<Instant>,
 ) -> Result<Vec<(Answer, Option<i64>)>, Failure> {
     let mut timer = Phases::start(oldest);
-    // SQLite's write lock from the start: the batch reads before it writes.
-    let mut tx = db.begin_immediate().await?;
-    timer.mark("begin");
-    let known = known_deliveries(&mut tx, db.dialect(), deliveries).await?;
+    let mut tx = Open {
+        conn: db.writing_connection().await?,
+        open: true,
+    };
+    timer.mark("acquire");
+    match decide(&mut tx.conn, db.dialect(), deliveries, &mut timer).await {
+        Ok(answers) => {
+            tx.open = false;
+            timer.log_if_slow(deliveries.len());
+            Ok(answers)
+        }
+        Err(err) => {
+            tx.rollback().await;
+            Err(err)
+        }
+    }
+}
+
+/// The writing connection inside a batch's transaction, which the batch's own statements begin
+/// and end. Dropped with the transaction possibly open — a statement failed and so did the
+/// rollback, or the batch panicked or was cancelled — the connection is closed instead of
+/// given back to the pool, where the next transaction would find it mid-transaction.
+struct Open {
+    conn: sqlx::pool::PoolConnection<sqlx::Any>,
+    open: bool,
+}
+
+impl Open {
+    async fn rollback(mut self) {
+        match sqlx::query("ROLLBACK").execute(&mut *self.conn).await {
+            Ok(_) => self.open = false,
+            Err(err) => {
+                tracing::warn!(error = %err, "call-status batch: the rollback failed; closing the connection");
+            }
+        }
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        if self.open {
+            self.conn.close_on_drop();
+        }
+    }
+}
+
+/// [`in_one_transaction`] on the writing connection: begins, reads, decides every report,
+/// writes and commits. An error leaves the transaction for the caller to roll back.
+async fn decide(
+    conn: &mut Conn,
+    dialect: Dialect,
+    deliveries: &[&Delivery],
+    timer: &mut Phases,
+) -> Result<Vec<(Answer, Option<i64>)>, Failure> {
     let mut session = Session::default();
-    // Every new report's reminder, read in one statement.
-    let reminders: Vec<i64> = deliveries
-        .iter()
-        .filter(|delivery| !known.contains_key(&delivery.key))
-        .filter_map(|delivery| delivery.report.as_ref().ok())
-        .map(|report| report.reminder_id)
-        .collect();
-    session.prefetch(&mut tx, &reminders).await?;
+    let known = begin_and_read(conn, dialect, deliveries, &mut session).await?;
     timer.mark("read");
     let mut connected: HashMap<i64, bool> = HashMap::new();
     let mut answers: Vec<(Answer, Option<i64>)> = Vec::with_capacity(deliveries.len());
@@ -400,12 +450,12 @@ async fn in_one_transaction(
             }
         };
         match session
-            .apply(&mut tx, report, delivery.only_attempt, delivery.now)
+            .apply(conn, report, delivery.only_attempt, delivery.now)
             .await
         {
             Ok(applied) => {
                 if let Some(write_back) = &applied.write_back {
-                    queue_write_back(&mut tx, &mut connected, applied.org_id, write_back).await?;
+                    queue_write_back(conn, &mut connected, applied.org_id, write_back).await?;
                 }
                 let result = if applied.changed {
                     "applied"
@@ -428,7 +478,7 @@ async fn in_one_transaction(
             }
             Err(refused @ (ApplyError::NotFound(_) | ApplyError::Conflict(_))) => {
                 // Nothing of the report was written; its delivery is stored with the answer.
-                let (record, answer) = refusal(&mut tx, delivery, report, &refused).await?;
+                let (record, answer) = refusal(conn, delivery, report, &refused).await?;
                 records.push(record);
                 answers.push((answer, None));
             }
@@ -441,15 +491,13 @@ async fn in_one_transaction(
         }
     }
     timer.mark("apply");
-    // The batch's writes and its deliveries, in one trip on SQLite.
-    let mut script = Script::new(db.dialect());
+    // The batch's writes, its deliveries and the commit: one trip on SQLite.
+    let mut script = Script::new(dialect);
     session.write_into(&mut script);
     store(&mut script, &records, &repeats);
-    script.run(&mut tx).await?;
-    timer.mark("write");
-    tx.commit().await?;
+    script.statement("COMMIT");
+    script.run(conn).await?;
     timer.mark("commit");
-    timer.log_if_slow(deliveries.len());
     Ok(answers)
 }
 
@@ -506,11 +554,19 @@ impl Phases {
     }
 }
 
-/// The deliveries of the batch that were received before, by key.
-async fn known_deliveries(
-    tx: &mut Tx<'_>,
+/// Begins the batch's transaction and reads what it decides on: the deliveries received
+/// before (by key), and the facts of every report's reminder (kept in `session`).
+///
+/// On SQLite this is one trip to the connection's thread: `BEGIN IMMEDIATE` (the write lock
+/// from the start, since the batch reads before it writes) and both reads, as one
+/// multi-statement execution whose statements' rows come back in turn, each statement's
+/// ended by its result. On PostgreSQL the statements go one by one, and the deliveries' and
+/// the reminders' locks are taken first.
+async fn begin_and_read(
+    conn: &mut Conn,
     dialect: Dialect,
     deliveries: &[&Delivery],
+    session: &mut Session,
 ) -> Result<HashMap<String, Known>, sqlx::Error> {
     let mut keys: Vec<&str> = deliveries
         .iter()
@@ -521,38 +577,97 @@ async fn known_deliveries(
     // In one order, so that two instances' batches wait for each other rather than deadlock.
     keys.sort_unstable();
     // The keys as one JSON argument: one statement, kept prepared, for any number of them.
-    let listed = serde_json::Value::from(keys).to_string();
+    let keys = serde_json::Value::from(keys).to_string();
     let keys_in = dialect.json_values("TEXT");
-    if dialect == Dialect::Postgres {
-        // Two deliveries of one report at once (on two instances): the second waits here
-        // until the first has committed, then finds it (and is answered as a repeat).
-        let sql = format!(
-            "SELECT pg_advisory_xact_lock(hashtext(k)) FROM ({keys_in}) AS v(k) ORDER BY k"
-        );
-        sqlx::query(&sql)
-            .bind(listed.as_str())
-            .execute(&mut **tx)
-            .await?;
-    }
-    let sql = format!(
+    let known_sql = format!(
         "SELECT delivery_key, id, status_code, result FROM webhook_events \
          WHERE source = '{SOURCE}' AND delivery_key IN ({keys_in})"
     );
-    let query = sqlx::query_as::<_, (String, i64, i64, String)>(&sql).bind(listed);
-    let rows = query.fetch_all(&mut **tx).await?;
-    Ok(rows
-        .into_iter()
-        .map(|(key, id, status_code, result)| {
-            (
-                key,
+    let reminders: Vec<i64> = deliveries
+        .iter()
+        .filter_map(|delivery| delivery.report.as_ref().ok())
+        .map(|report| report.reminder_id)
+        .collect();
+    let rows = match dialect {
+        Dialect::Sqlite => {
+            use futures_util::TryStreamExt;
+            // Every report's reminder, repeats included: a repeat's facts go unused, and
+            // telling repeats apart first would take a trip of its own.
+            let ids = session.to_prefetch(&reminders);
+            let mut sql = format!("BEGIN IMMEDIATE;\n{known_sql}");
+            if ids.is_some() {
+                sql.push_str(";\n");
+                sql.push_str(&Session::prefetch_sql(dialect));
+            }
+            let mut query = sqlx::query(&sql).bind(keys);
+            if let Some(ids) = ids {
+                query = query.bind(ids);
+            }
+            // The rows of each statement in turn: BEGIN's (none), the deliveries', the facts'.
+            let mut statements: Vec<Vec<sqlx::any::AnyRow>> = vec![Vec::new()];
+            let mut results = sqlx::Executor::fetch_many(&mut *conn, query);
+            while let Some(item) = results.try_next().await? {
+                match item {
+                    sqlx::Either::Left(_) => statements.push(Vec::new()),
+                    sqlx::Either::Right(row) => {
+                        if let Some(rows) = statements.last_mut() {
+                            rows.push(row);
+                        }
+                    }
+                }
+            }
+            drop(results);
+            let mut statements = statements.into_iter().skip(1);
+            let known = statements.next().unwrap_or_default();
+            session.prefetched(&statements.next().unwrap_or_default())?;
+            known
+        }
+        Dialect::Postgres => {
+            sqlx::query("BEGIN").execute(&mut *conn).await?;
+            // Two deliveries of one report at once (on two instances): the second waits here
+            // until the first has committed, then finds it (and is answered as a repeat).
+            let sql = format!(
+                "SELECT pg_advisory_xact_lock(hashtext(k)) FROM ({keys_in}) AS v(k) ORDER BY k"
+            );
+            sqlx::query(&sql)
+                .bind(keys.as_str())
+                .execute(&mut *conn)
+                .await?;
+            let known = sqlx::query(&known_sql)
+                .bind(keys)
+                .fetch_all(&mut *conn)
+                .await?;
+            // Only the new reports' reminders: each is locked, and a repeat changes nothing.
+            let new: Vec<i64> = deliveries
+                .iter()
+                .filter(|delivery| !known_key(&known, &delivery.key))
+                .filter_map(|delivery| delivery.report.as_ref().ok())
+                .map(|report| report.reminder_id)
+                .collect();
+            session.prefetch(conn, &new).await?;
+            known
+        }
+    };
+    rows.iter()
+        .map(|row| {
+            use sqlx::Row;
+            Ok((
+                row.try_get::<String, _>(0)?,
                 Known {
-                    id,
-                    status_code,
-                    result,
+                    id: row.try_get(1)?,
+                    status_code: row.try_get(2)?,
+                    result: row.try_get(3)?,
                 },
-            )
+            ))
         })
-        .collect())
+        .collect()
+}
+
+/// Whether `rows` (of the deliveries received before) hold `key`.
+fn known_key(rows: &[sqlx::any::AnyRow], key: &str) -> bool {
+    use sqlx::Row;
+    rows.iter()
+        .any(|row| row.try_get::<&str, _>(0).is_ok_and(|found| found == key))
 }
 
 /// Writes the batch's deliveries in one statement: a new row for each first delivery (a
@@ -623,7 +738,7 @@ fn store(script: &mut Script, records: &[Record<'_>], repeats: &HashMap<&str, i6
 /// The answer to a refused report and its delivery's row: shown on the reminder's page only
 /// when the sender may speak about that reminder.
 async fn refusal<'a>(
-    tx: &mut Tx<'_>,
+    tx: &mut Conn,
     delivery: &'a Delivery,
     report: &CallReport,
     refused: &ApplyError,
@@ -637,7 +752,7 @@ async fn refusal<'a>(
         None => {
             sqlx::query_scalar("SELECT org_id FROM reminders WHERE id = $1")
                 .bind(report.reminder_id)
-                .fetch_optional(&mut **tx)
+                .fetch_optional(&mut *tx)
                 .await?
         }
         Some(attempt) => {
@@ -646,7 +761,7 @@ async fn refusal<'a>(
             )
             .bind(attempt)
             .bind(report.reminder_id)
-            .fetch_optional(&mut **tx)
+            .fetch_optional(&mut *tx)
             .await?
         }
     };
@@ -661,7 +776,7 @@ async fn refusal<'a>(
 /// Queues the outcome's note for the invoice in Zoho Books, if it came from there and the
 /// organization is connected; the write-back engine delivers it with retries.
 async fn queue_write_back(
-    tx: &mut Tx<'_>,
+    tx: &mut Conn,
     connected: &mut HashMap<i64, bool>,
     org_id: i64,
     write_back: &WriteBack,
@@ -679,7 +794,7 @@ async fn queue_write_back(
             )
             .bind(org_id)
             .bind(PROVIDER)
-            .fetch_optional(&mut **tx)
+            .fetch_optional(&mut *tx)
             .await?;
             connected.insert(org_id, found.is_some());
             found.is_some()
