@@ -179,6 +179,15 @@ pub struct Db {
 impl Db {
     /// Connects to `url`, creating the SQLite file (and its directory) on first use.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, DbError> {
+        Self::connect_restarting(url, max_connections, RESTART_LOG_PAGES).await
+    }
+
+    /// [`Db::connect`], restarting a SQLite log once it is longer than `restart_pages`.
+    async fn connect_restarting(
+        url: &str,
+        max_connections: u32,
+        restart_pages: i64,
+    ) -> Result<Self, DbError> {
         sqlx::any::install_default_drivers();
         let dialect = Dialect::from_url(url).ok_or(DbError::UnsupportedScheme)?;
         let url = match dialect {
@@ -216,6 +225,7 @@ impl Db {
                 writer.clone(),
                 sqlite_file(&url),
                 std::sync::Arc::downgrade(&alive),
+                restart_pages,
             ));
         }
         Ok(Self {
@@ -356,9 +366,12 @@ async fn sqlite_settings(conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Err
 /// How often the SQLite log is copied back into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
-/// A log longer than this (pages) is restarted: its last pages are copied back with the
-/// writer held, so that the next transaction writes the log from its start again.
-const RESTART_LOG_PAGES: i64 = 1_000;
+/// A log longer than this (pages, 64 MiB at SQLite's 4 KiB) is restarted: its last pages are
+/// copied back with the writer held, so that the next transaction writes the log from its
+/// start again. Every restart stalls the writer for its copy and sync (10–20 ms under
+/// thousands of reports a second); at 1,000 pages that came four times a second and was
+/// most of the call-status webhook's p99.
+const RESTART_LOG_PAGES: i64 = 16_384;
 
 /// Copies SQLite's write-ahead log back into the database file, off the writing connection.
 ///
@@ -372,8 +385,9 @@ const RESTART_LOG_PAGES: i64 = 1_000;
 ///    end, and SQLite then leaves the database file unsynced.
 /// 2. The database file is synced from here (fsync is per file, whichever descriptor asks),
 ///    still off the writer.
-/// 3. When the log has grown past [`RESTART_LOG_PAGES`], a checkpoint on the writing
-///    connection — between two transactions — copies the few pages committed since step 1 and
+/// 3. When the log has grown past [`RESTART_LOG_PAGES`], steps 1 and 2 are repeated, each
+///    pass copying what was committed during the last, until that is a few dozen pages. Then
+///    a checkpoint on the writing connection — between two transactions — copies those and
 ///    syncs the little that is new. The log is then wholly in the database file, and the next
 ///    transaction restarts it from its start. Without this step a log under constant writing
 ///    is never restarted and grows without end (every append a new block of the file).
@@ -385,6 +399,7 @@ async fn checkpoints(
     writer: AnyPool,
     file: Option<std::path::PathBuf>,
     alive: std::sync::Weak<()>,
+    restart_pages: i64,
 ) {
     let mut every = tokio::time::interval(CHECKPOINT_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -396,7 +411,7 @@ async fn checkpoints(
         if pool.is_closed() || alive.strong_count() == 0 {
             return;
         }
-        match checkpoint_once(&pool, &writer, file.as_deref(), &mut synced).await {
+        match checkpoint_once(&pool, &writer, file.as_deref(), &mut synced, restart_pages).await {
             Ok(()) => {}
             Err(_) if pool.is_closed() => return,
             Err(err) => tracing::warn!(error = %err, "SQLite checkpoint failed"),
@@ -410,6 +425,7 @@ async fn checkpoint_once(
     writer: &AnyPool,
     file: Option<&Path>,
     synced: &mut i64,
+    restart_pages: i64,
 ) -> Result<(), sqlx::Error> {
     let started = std::time::Instant::now();
     let (log, _) = checkpoint(pool).await?;
@@ -418,18 +434,44 @@ async fn checkpoint_once(
     }
     sync_file(file).await?;
     *synced = log;
-    if log < RESTART_LOG_PAGES {
+    if log < restart_pages {
         return Ok(());
     }
-    // What was committed while the first pass ran: far less, so the writer waits far less.
-    checkpoint(pool).await?;
-    sync_file(file).await?;
+    // What was committed while the previous pass ran and synced, until that is little: each
+    // pass is shorter than the last (it copies and syncs only what came in meanwhile), and
+    // what is left for the writer's turn is what it copies and syncs with every writer
+    // waiting — a stall of tens of milliseconds at a thousand pages on a slow disk.
+    let (mut log, mut copied) = (log, 0);
+    for _ in 0..CATCH_UP_PASSES {
+        (log, copied) = checkpoint(pool).await?;
+        sync_file(file).await?;
+        if log - copied <= FINISH_PAGES {
+            break;
+        }
+    }
     let bulk = started.elapsed();
-    let started = std::time::Instant::now();
-    let (log, copied) = checkpoint(writer).await?;
-    tracing::debug!(log, copied, ?bulk, finish = ?started.elapsed(), "checkpoint to restart the log");
+    let waited = std::time::Instant::now();
+    let mut conn = writer.acquire().await?;
+    let held = std::time::Instant::now();
+    let (finished, finish_copied) = checkpoint(&mut *conn).await?;
+    tracing::debug!(
+        log,
+        left = log - copied,
+        finished,
+        finish_copied,
+        ?bulk,
+        waited = ?(held - waited),
+        held = ?held.elapsed(),
+        "checkpoint to restart the log"
+    );
     Ok(())
 }
+
+/// At most this many passes off the writer before its turn (see [`checkpoint_once`]).
+const CATCH_UP_PASSES: usize = 4;
+
+/// Few enough pages for the writer's turn to copy (see [`checkpoint_once`]).
+const FINISH_PAGES: i64 = 64;
 
 /// Flushes the database file to disk, from a thread that may block.
 async fn sync_file(file: Option<&Path>) -> Result<(), sqlx::Error> {
@@ -445,9 +487,12 @@ async fn sync_file(file: Option<&Path>) -> Result<(), sqlx::Error> {
 
 /// A passive checkpoint on a connection of `pool`: the pages in the log, and how many of them
 /// are now in the database file.
-async fn checkpoint(pool: &AnyPool) -> Result<(i64, i64), sqlx::Error> {
+async fn checkpoint<'c, E>(executor: E) -> Result<(i64, i64), sqlx::Error>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
     let (_busy, log, copied): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
-        .fetch_one(pool)
+        .fetch_one(executor)
         .await?;
     Ok((log, copied))
 }
@@ -682,7 +727,7 @@ mod tests {
     async fn a_log_under_constant_writing_is_restarted() {
         let dir = std::env::temp_dir().join(format!("duecall-restart-{}", std::process::id()));
         let file = dir.join("r.db");
-        let db = Db::connect(&format!("sqlite://{}", file.display()), 2)
+        let db = Db::connect_restarting(&format!("sqlite://{}", file.display()), 2, 1_000)
             .await
             .unwrap();
         sqlx::query("CREATE TABLE t (b TEXT)")
