@@ -375,11 +375,7 @@ fn unfinished(err: impl Into<ApplyError>) -> ApplyError {
 }
 
 impl Session {
-    async fn profile(
-        &mut self,
-        tx: &mut Conn,
-        org_id: i64,
-    ) -> Result<BusinessProfile, ApplyError> {
+    async fn profile(&mut self, tx: &mut Conn, org_id: i64) -> Result<BusinessProfile, ApplyError> {
         if let Some(profile) = self.profiles.get(&org_id) {
             return Ok(profile.clone());
         }
@@ -448,7 +444,11 @@ impl Session {
     /// for a caller that runs it beside others: its one argument is
     /// [`Session::to_prefetch`]'s, and its rows go to [`Session::prefetched`].
     pub fn prefetch_sql(dialect: Dialect) -> String {
-        format!("{} WHERE r.id IN ({})", *FACTS, dialect.json_values("BIGINT"))
+        format!(
+            "{} WHERE r.id IN ({})",
+            *FACTS,
+            dialect.json_values("BIGINT")
+        )
     }
 
     /// Keeps the facts read by [`Session::prefetch_sql`] for the reports to come.

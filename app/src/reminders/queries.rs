@@ -14,8 +14,8 @@ use super::views::{
 };
 use super::zones::debtor_zone;
 use crate::accounts::service::{Member, audit};
-use crate::db::{Conn, Db};
 use crate::db::time::from_millis;
+use crate::db::{Conn, Db};
 use crate::error::AppError;
 use crate::receivables::model::{Currency, Money, NumberStyle};
 
