@@ -428,7 +428,7 @@ impl Session {
 
     /// The reminders of `ids` whose facts [`Session::prefetch`] would read, as the JSON
     /// argument of [`Session::prefetch_sql`]; none when it would read nothing.
-    pub fn to_prefetch(&self, ids: &[i64]) -> Option<String> {
+    fn to_prefetch(&self, ids: &[i64]) -> Option<String> {
         let mut ids: Vec<i64> = ids
             .iter()
             .copied()
@@ -440,10 +440,9 @@ impl Session {
         (!ids.is_empty()).then(|| serde_json::Value::from(ids).to_string())
     }
 
-    /// The statement [`Session::prefetch`] reads facts with (without PostgreSQL's row locks),
-    /// for a caller that runs it beside others: its one argument is
+    /// The statement [`Session::prefetch`] reads facts with: its one argument is
     /// [`Session::to_prefetch`]'s, and its rows go to [`Session::prefetched`].
-    pub fn prefetch_sql(dialect: Dialect) -> String {
+    fn prefetch_sql(dialect: Dialect) -> String {
         format!(
             "{} WHERE r.id IN ({})",
             *FACTS,
@@ -452,7 +451,7 @@ impl Session {
     }
 
     /// Keeps the facts read by [`Session::prefetch_sql`] for the reports to come.
-    pub fn prefetched(&mut self, rows: &[sqlx::any::AnyRow]) -> Result<(), sqlx::Error> {
+    fn prefetched(&mut self, rows: &[sqlx::any::AnyRow]) -> Result<(), sqlx::Error> {
         use sqlx::FromRow;
         for row in rows {
             let facts = Facts::from(FactsRow::from_row(row)?);

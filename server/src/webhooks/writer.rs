@@ -11,12 +11,14 @@
 //! that commit, so an answer of 200 still means "stored" and a crash loses nothing that was
 //! acknowledged.
 //!
-//! On SQLite those statements make two trips to the connection's thread: the `BEGIN` and both
-//! reads as one multi-statement execution, the writes and the `COMMIT` as another. Each trip
-//! waits for that thread to be scheduled and for the answer to wake the writer, which on two
-//! busy cores costs more than most statements; the transaction is therefore begun and ended by
-//! the batch's own statements, on a connection it holds, instead of by sqlx's transaction
-//! (whose `BEGIN` and `COMMIT` are a trip each).
+//! The transaction is begun and ended by the batch's own statements, on the writing
+//! connection it holds (`Db::writing_connection`), rather than by sqlx's transaction: there
+//! `BEGIN` and `COMMIT` are each a trip to SQLite's connection thread that also waits for the
+//! writer to acknowledge the answer, on two busy cores a wait for a thread to be scheduled
+//! twice over. Here `BEGIN IMMEDIATE` is a plain statement and `COMMIT` ends the write script,
+//! so a batch makes four trips instead of five. (The reads stay statements of their own:
+//! sqlx's SQLite worker panics when a later statement of a multi-statement execution fails to
+//! prepare, as one naming a missing table does.)
 //!
 //! A report refused before it wrote anything (unknown reminder, a call that moved on) is
 //! answered and stored in the same batch. A failure after a report began to write, or a
@@ -555,13 +557,8 @@ impl Phases {
 }
 
 /// Begins the batch's transaction and reads what it decides on: the deliveries received
-/// before (by key), and the facts of every report's reminder (kept in `session`).
-///
-/// On SQLite this is one trip to the connection's thread: `BEGIN IMMEDIATE` (the write lock
-/// from the start, since the batch reads before it writes) and both reads, as one
-/// multi-statement execution whose statements' rows come back in turn, each statement's
-/// ended by its result. On PostgreSQL the statements go one by one, and the deliveries' and
-/// the reminders' locks are taken first.
+/// before (by key), and the facts of every new report's reminder (kept in `session`). On
+/// PostgreSQL the deliveries' and the reminders' locks are taken first.
 async fn begin_and_read(
     conn: &mut Conn,
     dialect: Dialect,
@@ -583,45 +580,9 @@ async fn begin_and_read(
         "SELECT delivery_key, id, status_code, result FROM webhook_events \
          WHERE source = '{SOURCE}' AND delivery_key IN ({keys_in})"
     );
-    let reminders: Vec<i64> = deliveries
-        .iter()
-        .filter_map(|delivery| delivery.report.as_ref().ok())
-        .map(|report| report.reminder_id)
-        .collect();
-    let rows = match dialect {
-        Dialect::Sqlite => {
-            use futures_util::TryStreamExt;
-            // Every report's reminder, repeats included: a repeat's facts go unused, and
-            // telling repeats apart first would take a trip of its own.
-            let ids = session.to_prefetch(&reminders);
-            let mut sql = format!("BEGIN IMMEDIATE;\n{known_sql}");
-            if ids.is_some() {
-                sql.push_str(";\n");
-                sql.push_str(&Session::prefetch_sql(dialect));
-            }
-            let mut query = sqlx::query(&sql).bind(keys);
-            if let Some(ids) = ids {
-                query = query.bind(ids);
-            }
-            // The rows of each statement in turn: BEGIN's (none), the deliveries', the facts'.
-            let mut statements: Vec<Vec<sqlx::any::AnyRow>> = vec![Vec::new()];
-            let mut results = sqlx::Executor::fetch_many(&mut *conn, query);
-            while let Some(item) = results.try_next().await? {
-                match item {
-                    sqlx::Either::Left(_) => statements.push(Vec::new()),
-                    sqlx::Either::Right(row) => {
-                        if let Some(rows) = statements.last_mut() {
-                            rows.push(row);
-                        }
-                    }
-                }
-            }
-            drop(results);
-            let mut statements = statements.into_iter().skip(1);
-            let known = statements.next().unwrap_or_default();
-            session.prefetched(&statements.next().unwrap_or_default())?;
-            known
-        }
+    match dialect {
+        // The write lock from the start: the batch reads before it writes.
+        Dialect::Sqlite => sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?,
         Dialect::Postgres => {
             sqlx::query("BEGIN").execute(&mut *conn).await?;
             // Two deliveries of one report at once (on two instances): the second waits here
@@ -632,22 +593,21 @@ async fn begin_and_read(
             sqlx::query(&sql)
                 .bind(keys.as_str())
                 .execute(&mut *conn)
-                .await?;
-            let known = sqlx::query(&known_sql)
-                .bind(keys)
-                .fetch_all(&mut *conn)
-                .await?;
-            // Only the new reports' reminders: each is locked, and a repeat changes nothing.
-            let new: Vec<i64> = deliveries
-                .iter()
-                .filter(|delivery| !known_key(&known, &delivery.key))
-                .filter_map(|delivery| delivery.report.as_ref().ok())
-                .map(|report| report.reminder_id)
-                .collect();
-            session.prefetch(conn, &new).await?;
-            known
+                .await?
         }
     };
+    let rows = sqlx::query(&known_sql)
+        .bind(keys)
+        .fetch_all(&mut *conn)
+        .await?;
+    // Every new report's reminder, read in one statement.
+    let new: Vec<i64> = deliveries
+        .iter()
+        .filter(|delivery| !known_key(&rows, &delivery.key))
+        .filter_map(|delivery| delivery.report.as_ref().ok())
+        .map(|report| report.reminder_id)
+        .collect();
+    session.prefetch(conn, &new).await?;
     rows.iter()
         .map(|row| {
             use sqlx::Row;
