@@ -406,29 +406,6 @@ impl Session {
     /// Reads the facts of every reminder in `ids` in one statement, ahead of their reports
     /// (on PostgreSQL after taking their row locks, in id order).
     pub async fn prefetch(&mut self, tx: &mut Conn, ids: &[i64]) -> Result<(), sqlx::Error> {
-        let Some(ids) = self.to_prefetch(ids) else {
-            return Ok(());
-        };
-        let dialect = Dialect::of(tx);
-        if dialect == Dialect::Postgres {
-            let listed = dialect.json_values("BIGINT");
-            let sql =
-                format!("SELECT id FROM reminders WHERE id IN ({listed}) ORDER BY id FOR UPDATE");
-            sqlx::query(&sql)
-                .bind(ids.as_str())
-                .execute(&mut *tx)
-                .await?;
-        }
-        let rows = sqlx::query(&Self::prefetch_sql(dialect))
-            .bind(ids)
-            .fetch_all(&mut *tx)
-            .await?;
-        self.prefetched(&rows)
-    }
-
-    /// The reminders of `ids` whose facts [`Session::prefetch`] would read, as the JSON
-    /// argument of [`Session::prefetch_sql`]; none when it would read nothing.
-    fn to_prefetch(&self, ids: &[i64]) -> Option<String> {
         let mut ids: Vec<i64> = ids
             .iter()
             .copied()
@@ -436,25 +413,25 @@ impl Session {
             .collect();
         ids.sort_unstable();
         ids.dedup();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let dialect = Dialect::of(tx);
         // The ids as one JSON argument: one statement, kept prepared, for any number.
-        (!ids.is_empty()).then(|| serde_json::Value::from(ids).to_string())
-    }
-
-    /// The statement [`Session::prefetch`] reads facts with: its one argument is
-    /// [`Session::to_prefetch`]'s, and its rows go to [`Session::prefetched`].
-    fn prefetch_sql(dialect: Dialect) -> String {
-        format!(
-            "{} WHERE r.id IN ({})",
-            *FACTS,
-            dialect.json_values("BIGINT")
-        )
-    }
-
-    /// Keeps the facts read by [`Session::prefetch_sql`] for the reports to come.
-    fn prefetched(&mut self, rows: &[sqlx::any::AnyRow]) -> Result<(), sqlx::Error> {
-        use sqlx::FromRow;
-        for row in rows {
-            let facts = Facts::from(FactsRow::from_row(row)?);
+        let ids = serde_json::Value::from(ids).to_string();
+        let listed = dialect.json_values("BIGINT");
+        if dialect == Dialect::Postgres {
+            let sql =
+                format!("SELECT id FROM reminders WHERE id IN ({listed}) ORDER BY id FOR UPDATE");
+            sqlx::query(&sql)
+                .bind(ids.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        let sql = format!("{} WHERE r.id IN ({listed})", *FACTS);
+        let query = sqlx::query_as::<_, FactsRow>(&sql).bind(ids);
+        for read in query.fetch_all(&mut *tx).await? {
+            let facts = Facts::from(read);
             self.fresh.insert(facts.row.id, facts);
         }
         Ok(())

@@ -291,11 +291,11 @@ impl Db {
     }
 
     /// The writing connection itself (on SQLite the one connection of the writer pool: see
-    /// [`Db`]), for a caller that begins and ends its transaction with statements of its own,
-    /// so that `BEGIN` and `COMMIT` travel with the statements beside them instead of each
-    /// making a trip of its own to the connection. Such a caller must not give the connection
-    /// back with its transaction still open: [`sqlx::pool::PoolConnection::close_on_drop`]
-    /// when it cannot tell.
+    /// [`Db`]), for a caller that begins and ends its transaction with statements of its own:
+    /// `COMMIT` can then end a script of writes, and neither it nor `BEGIN` waits for the
+    /// caller to acknowledge it, as sqlx's transaction does on SQLite. Such a caller must not
+    /// give the connection back with its transaction still open:
+    /// [`sqlx::pool::PoolConnection::close_on_drop`] when it cannot tell.
     pub async fn writing_connection(
         &self,
     ) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, sqlx::Error> {
@@ -368,9 +368,9 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
 /// A log longer than this (pages, 64 MiB at SQLite's 4 KiB) is restarted: its last pages are
 /// copied back with the writer held, so that the next transaction writes the log from its
-/// start again. Every restart stalls the writer for its copy and sync (10–20 ms under
-/// thousands of reports a second); at 1,000 pages that came four times a second and was
-/// most of the call-status webhook's p99.
+/// start again. Every restart stalls the writer for its copy and sync (11–20 ms in the
+/// call-status benchmark at 5,000 reports a second); at 1,000 pages that came four times a
+/// second.
 const RESTART_LOG_PAGES: i64 = 16_384;
 
 /// Copies SQLite's write-ahead log back into the database file, off the writing connection.

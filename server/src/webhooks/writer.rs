@@ -407,8 +407,16 @@ async fn decide(
     deliveries: &[&Delivery],
     timer: &mut Phases,
 ) -> Result<Vec<(Answer, Option<i64>)>, Failure> {
+    let known = begin(conn, dialect, deliveries).await?;
     let mut session = Session::default();
-    let known = begin_and_read(conn, dialect, deliveries, &mut session).await?;
+    // Every new report's reminder, read in one statement.
+    let reminders: Vec<i64> = deliveries
+        .iter()
+        .filter(|delivery| !known.contains_key(&delivery.key))
+        .filter_map(|delivery| delivery.report.as_ref().ok())
+        .map(|report| report.reminder_id)
+        .collect();
+    session.prefetch(conn, &reminders).await?;
     timer.mark("read");
     let mut connected: HashMap<i64, bool> = HashMap::new();
     let mut answers: Vec<(Answer, Option<i64>)> = Vec::with_capacity(deliveries.len());
@@ -556,14 +564,12 @@ impl Phases {
     }
 }
 
-/// Begins the batch's transaction and reads what it decides on: the deliveries received
-/// before (by key), and the facts of every new report's reminder (kept in `session`). On
-/// PostgreSQL the deliveries' and the reminders' locks are taken first.
-async fn begin_and_read(
+/// Begins the batch's transaction and finds the deliveries of the batch that were received
+/// before, by key (on PostgreSQL after taking a lock per delivery).
+async fn begin(
     conn: &mut Conn,
     dialect: Dialect,
     deliveries: &[&Delivery],
-    session: &mut Session,
 ) -> Result<HashMap<String, Known>, sqlx::Error> {
     let mut keys: Vec<&str> = deliveries
         .iter()
@@ -574,12 +580,8 @@ async fn begin_and_read(
     // In one order, so that two instances' batches wait for each other rather than deadlock.
     keys.sort_unstable();
     // The keys as one JSON argument: one statement, kept prepared, for any number of them.
-    let keys = serde_json::Value::from(keys).to_string();
+    let listed = serde_json::Value::from(keys).to_string();
     let keys_in = dialect.json_values("TEXT");
-    let known_sql = format!(
-        "SELECT delivery_key, id, status_code, result FROM webhook_events \
-         WHERE source = '{SOURCE}' AND delivery_key IN ({keys_in})"
-    );
     match dialect {
         // The write lock from the start: the batch reads before it writes.
         Dialect::Sqlite => sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?,
@@ -591,43 +593,30 @@ async fn begin_and_read(
                 "SELECT pg_advisory_xact_lock(hashtext(k)) FROM ({keys_in}) AS v(k) ORDER BY k"
             );
             sqlx::query(&sql)
-                .bind(keys.as_str())
+                .bind(listed.as_str())
                 .execute(&mut *conn)
                 .await?
         }
     };
-    let rows = sqlx::query(&known_sql)
-        .bind(keys)
-        .fetch_all(&mut *conn)
-        .await?;
-    // Every new report's reminder, read in one statement.
-    let new: Vec<i64> = deliveries
-        .iter()
-        .filter(|delivery| !known_key(&rows, &delivery.key))
-        .filter_map(|delivery| delivery.report.as_ref().ok())
-        .map(|report| report.reminder_id)
-        .collect();
-    session.prefetch(conn, &new).await?;
-    rows.iter()
-        .map(|row| {
-            use sqlx::Row;
-            Ok((
-                row.try_get::<String, _>(0)?,
+    let sql = format!(
+        "SELECT delivery_key, id, status_code, result FROM webhook_events \
+         WHERE source = '{SOURCE}' AND delivery_key IN ({keys_in})"
+    );
+    let query = sqlx::query_as::<_, (String, i64, i64, String)>(&sql).bind(listed);
+    let rows = query.fetch_all(&mut *conn).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(key, id, status_code, result)| {
+            (
+                key,
                 Known {
-                    id: row.try_get(1)?,
-                    status_code: row.try_get(2)?,
-                    result: row.try_get(3)?,
+                    id,
+                    status_code,
+                    result,
                 },
-            ))
+            )
         })
-        .collect()
-}
-
-/// Whether `rows` (of the deliveries received before) hold `key`.
-fn known_key(rows: &[sqlx::any::AnyRow], key: &str) -> bool {
-    use sqlx::Row;
-    rows.iter()
-        .any(|row| row.try_get::<&str, _>(0).is_ok_and(|found| found == key))
+        .collect())
 }
 
 /// Writes the batch's deliveries in one statement: a new row for each first delivery (a
