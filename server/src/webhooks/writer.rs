@@ -16,7 +16,7 @@
 //! `BEGIN` and `COMMIT` are each a trip to SQLite's connection thread that also waits for the
 //! writer to acknowledge the answer, on two busy cores a wait for a thread to be scheduled
 //! twice over. Here `BEGIN IMMEDIATE` is a plain statement and `COMMIT` ends the write script,
-//! so a batch makes four trips instead of five. (The reads stay statements of their own:
+//! which saves the commit's trip and both waits. (The reads stay statements of their own:
 //! sqlx's SQLite worker panics when a later statement of a multi-statement execution fails to
 //! prepare, as one naming a missing table does.)
 //!
