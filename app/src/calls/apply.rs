@@ -375,6 +375,20 @@ fn unfinished(err: impl Into<ApplyError>) -> ApplyError {
 }
 
 impl Session {
+    /// A session that starts with organizations' profiles already read, by one that came just
+    /// before it on the same connection ([`Session::into_profiles`]).
+    pub fn with_profiles(profiles: HashMap<i64, BusinessProfile>) -> Self {
+        Self {
+            profiles,
+            ..Self::default()
+        }
+    }
+
+    /// The organizations' profiles this session read, for the next one.
+    pub fn into_profiles(self) -> HashMap<i64, BusinessProfile> {
+        self.profiles
+    }
+
     async fn profile(&mut self, tx: &mut Conn, org_id: i64) -> Result<BusinessProfile, ApplyError> {
         if let Some(profile) = self.profiles.get(&org_id) {
             return Ok(profile.clone());

@@ -30,6 +30,10 @@
 //! can write, the queue would otherwise grow without end, and every report behind it wait
 //! longer than any sender waits for an answer — and time out, and be sent again.
 //!
+//! The writing connection is kept from one batch to the next for a short while ([`HOLD`]),
+//! and on SQLite so are the organizations' profiles read meanwhile: a stream of small batches
+//! pays once per lease for giving the connection back and for each profile, not once per batch.
+//!
 //! Both backends batch. SQLite has one writing connection, and its writer task has a thread
 //! to itself (see [`Writer::start`]). PostgreSQL would take many writers at once, but there a
 //! report alone costs about a dozen statements, each parsed, planned and answered by a server
@@ -53,6 +57,7 @@ use app::calls::live::Hub;
 use app::calls::report::CallReport;
 use app::db::time::to_millis;
 use app::db::{Conn, Db, Dialect, Script};
+use app::reminders::profile::BusinessProfile;
 
 /// The most reports one transaction takes.
 const MAX_BATCH: usize = 256;
@@ -234,23 +239,65 @@ impl Writer {
 
 async fn run(db: Db, live: Hub, mut queue: mpsc::UnboundedReceiver<Job>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
-    while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+    let mut lease: Option<Lease> = None;
+    loop {
+        let received = match &lease {
+            // Waiting with the connection held: only until the lease is up.
+            Some(held) => {
+                let left = HOLD.saturating_sub(held.since.elapsed());
+                match tokio::time::timeout(left, queue.recv_many(&mut jobs, MAX_BATCH)).await {
+                    Ok(received) => received,
+                    Err(_) => {
+                        lease = None;
+                        continue;
+                    }
+                }
+            }
+            None => queue.recv_many(&mut jobs, MAX_BATCH).await,
+        };
+        if received == 0 {
+            return;
+        }
+        if lease
+            .as_ref()
+            .is_some_and(|held| held.since.elapsed() >= HOLD)
+        {
+            lease = None;
+        }
         let batch = std::mem::take(&mut jobs);
         // A panic fails this batch's senders (they are answered 500), not the writer.
-        let done = std::panic::AssertUnwindSafe(apply_batch(&db, &live, batch))
+        let done = std::panic::AssertUnwindSafe(apply_batch(&db, &live, &mut lease, batch))
             .catch_unwind()
             .await;
         if done.is_err() {
+            lease = None;
             tracing::error!("the call-status writer panicked; its batch was answered 500");
         }
     }
 }
 
+/// How long the writer keeps the writing connection from one batch to the next before giving
+/// it back to the pool, where other writers (the reminder engine, the team's edits) wait their
+/// turn. Every return costs a trip to SQLite's connection thread (sqlx tests the connection),
+/// and on SQLite so does every organization's profile read: kept, a stream of small batches
+/// pays them once per lease rather than once per batch.
+const HOLD: Duration = Duration::from_millis(10);
+
+/// The writing connection, kept between batches for at most [`HOLD`], and on SQLite what the
+/// batches in it read that no write of theirs changes: each organization's profile, which
+/// nothing else can change meanwhile, since every write waits for this connection. (On
+/// PostgreSQL each batch reads the profiles again.)
+struct Lease {
+    conn: sqlx::pool::PoolConnection<sqlx::Any>,
+    since: Instant,
+    profiles: HashMap<i64, BusinessProfile>,
+}
+
 /// Applies `jobs` in one transaction, or one by one when that fails, and answers each.
-async fn apply_batch(db: &Db, live: &Hub, jobs: Vec<Job>) {
+async fn apply_batch(db: &Db, live: &Hub, lease: &mut Option<Lease>, jobs: Vec<Job>) {
     let deliveries: Vec<&Delivery> = jobs.iter().map(|job| &job.delivery).collect();
     let oldest = jobs.iter().map(|job| job.queued).min();
-    let answers = match in_one_transaction(db, &deliveries, oldest).await {
+    let answers = match in_one_transaction(db, lease, &deliveries, oldest).await {
         Ok(done) => Some(done),
         Err(err) if jobs.len() > 1 => {
             tracing::warn!(error = %err, reports = jobs.len(), "call-status batch rolled back; applying its reports one by one");
@@ -266,7 +313,7 @@ async fn apply_batch(db: &Db, live: &Hub, jobs: Vec<Job>) {
         None => {
             let mut done = Vec::with_capacity(jobs.len());
             for delivery in &deliveries {
-                done.push(alone(db, delivery).await);
+                done.push(alone(db, lease, delivery).await);
             }
             done
         }
@@ -285,8 +332,8 @@ async fn apply_batch(db: &Db, live: &Hub, jobs: Vec<Job>) {
 
 /// One delivery in a transaction of its own (after its batch failed): a failure keeps
 /// nothing and is a 500, and the sender tries again.
-async fn alone(db: &Db, delivery: &Delivery) -> (Answer, Option<i64>) {
-    match in_one_transaction(db, &[delivery], None).await {
+async fn alone(db: &Db, lease: &mut Option<Lease>, delivery: &Delivery) -> (Answer, Option<i64>) {
+    match in_one_transaction(db, lease, &[delivery], None).await {
         Ok(mut done) => done.remove(0),
         Err(err) => {
             tracing::error!(error = %err, "call-status webhook failed");
@@ -347,51 +394,88 @@ impl<'a> Record<'a> {
 /// organization whose calls changed), committed.
 ///
 /// `oldest` is when the batch's first report was queued: the log gives how long it waited.
+/// The writing connection comes from `lease`, or from the pool, and is left in `lease` unless
+/// the transaction could not be ended.
 async fn in_one_transaction(
     db: &Db,
+    lease: &mut Option<Lease>,
     deliveries: &[&Delivery],
     oldest: Option<Instant>,
 ) -> Result<Vec<(Answer, Option<i64>)>, Failure> {
     let mut timer = Phases::start(oldest);
-    let mut tx = Open {
-        conn: db.writing_connection().await?,
-        open: true,
+    let (mut conn, since, profiles) = match lease.take() {
+        Some(held) => (held.conn, held.since, held.profiles),
+        None => (
+            db.writing_connection().await?,
+            Instant::now(),
+            HashMap::new(),
+        ),
     };
     timer.mark("acquire");
-    match decide(&mut tx.conn, db.dialect(), deliveries, &mut timer).await {
-        Ok(answers) => {
+    let mut session = Session::with_profiles(profiles);
+    let mut tx = Open {
+        conn: &mut conn,
+        open: true,
+    };
+    let decided = decide(
+        &mut *tx.conn,
+        db.dialect(),
+        deliveries,
+        &mut session,
+        &mut timer,
+    )
+    .await;
+    let ended = match &decided {
+        Ok(_) => {
             tx.open = false;
             timer.log_if_slow(deliveries.len());
-            Ok(answers)
+            true
         }
-        Err(err) => {
-            tx.rollback().await;
-            Err(err)
-        }
+        Err(_) => tx.rollback().await,
+    };
+    drop(tx);
+    if ended {
+        // On PostgreSQL another connection may change a profile at any time: read afresh.
+        let profiles = match db.dialect() {
+            Dialect::Sqlite => session.into_profiles(),
+            Dialect::Postgres => HashMap::new(),
+        };
+        *lease = Some(Lease {
+            conn,
+            since,
+            profiles,
+        });
     }
+    decided
 }
 
 /// The writing connection inside a batch's transaction, which the batch's own statements begin
 /// and end. Dropped with the transaction possibly open — a statement failed and so did the
-/// rollback, or the batch panicked or was cancelled — the connection is closed instead of
-/// given back to the pool, where the next transaction would find it mid-transaction.
-struct Open {
-    conn: sqlx::pool::PoolConnection<sqlx::Any>,
+/// rollback, or the batch panicked or was cancelled — the connection is marked to be closed
+/// instead of given back to the pool, where the next transaction would find it
+/// mid-transaction.
+struct Open<'c> {
+    conn: &'c mut sqlx::pool::PoolConnection<sqlx::Any>,
     open: bool,
 }
 
-impl Open {
-    async fn rollback(mut self) {
-        match sqlx::query("ROLLBACK").execute(&mut *self.conn).await {
-            Ok(_) => self.open = false,
+impl Open<'_> {
+    /// Rolls the transaction back; false when that failed (the connection is to be closed).
+    async fn rollback(&mut self) -> bool {
+        match sqlx::query("ROLLBACK").execute(&mut **self.conn).await {
+            Ok(_) => {
+                self.open = false;
+                true
+            }
             Err(err) => {
                 tracing::warn!(error = %err, "call-status batch: the rollback failed; closing the connection");
+                false
             }
         }
     }
 }
 
-impl Drop for Open {
+impl Drop for Open<'_> {
     fn drop(&mut self) {
         if self.open {
             self.conn.close_on_drop();
@@ -405,10 +489,10 @@ async fn decide(
     conn: &mut Conn,
     dialect: Dialect,
     deliveries: &[&Delivery],
+    session: &mut Session,
     timer: &mut Phases,
 ) -> Result<Vec<(Answer, Option<i64>)>, Failure> {
     let known = begin(conn, dialect, deliveries).await?;
-    let mut session = Session::default();
     // Every new report's reminder, read in one statement.
     let reminders: Vec<i64> = deliveries
         .iter()
