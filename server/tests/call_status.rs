@@ -1145,3 +1145,49 @@ async fn a_batch_sees_what_its_earlier_reports_decided() {
     })
     .await;
 }
+
+/// The writer keeps each organization's profile from one batch to the next while it holds the
+/// writing connection: a profile saved between two reports still decides the second one.
+#[tokio::test]
+async fn a_profile_saved_between_two_reports_decides_the_second() {
+    each_backend(2, &[], |mut f| async move {
+        let pays_today = json!({"connected": true, "customer_response": "will_pay_today"});
+        let db: Db = f.app.db.clone();
+        let hold_of = |reminder: i64| {
+            let db = db.clone();
+            async move {
+                let hold: Option<i64> = sqlx::query_scalar(
+                    "SELECT i.hold_until FROM reminders r JOIN invoices i ON i.id = r.invoice_id \
+                     WHERE r.id = $1",
+                )
+                .bind(reminder)
+                .fetch_one(db.pool())
+                .await
+                .unwrap();
+                hold.map(app::db::time::from_millis)
+            }
+        };
+        let res = f
+            .signed("tz0", &completed(f.calls[0].0, pays_today.clone()))
+            .await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        let london: DateTime<Utc> = "2026-03-03T00:00:00Z".parse().unwrap();
+        assert_eq!(hold_of(f.calls[0].0).await, Some(london));
+
+        let member = f.app.member(&mut f.owner).await;
+        let mut moved = app::reminders::service::profile(&f.app.db, member)
+            .await
+            .unwrap();
+        moved.timezone = "America/New_York".into();
+        app::reminders::service::save_profile(&f.app.db, member, &moved)
+            .await
+            .unwrap();
+
+        let res = f.signed("tz1", &completed(f.calls[1].0, pays_today)).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        // "Tomorrow" begins at midnight in New York now.
+        let new_york: DateTime<Utc> = "2026-03-03T05:00:00Z".parse().unwrap();
+        assert_eq!(hold_of(f.calls[1].0).await, Some(new_york));
+    })
+    .await;
+}

@@ -241,28 +241,27 @@ async fn run(db: Db, live: Hub, mut queue: mpsc::UnboundedReceiver<Job>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     let mut lease: Option<Lease> = None;
     loop {
-        let received = match &lease {
+        let left = lease
+            .as_ref()
+            .map(|held| HOLD.saturating_sub(held.since.elapsed()));
+        let received = match left {
+            // The lease is up: the connection goes back before the next batch.
+            Some(Duration::ZERO) => {
+                lease = None;
+                continue;
+            }
             // Waiting with the connection held: only until the lease is up.
-            Some(held) => {
-                let left = HOLD.saturating_sub(held.since.elapsed());
+            Some(left) => {
                 match tokio::time::timeout(left, queue.recv_many(&mut jobs, MAX_BATCH)).await {
                     Ok(received) => received,
-                    Err(_) => {
-                        lease = None;
-                        continue;
-                    }
+                    // Up meanwhile: given back above.
+                    Err(_) => continue,
                 }
             }
             None => queue.recv_many(&mut jobs, MAX_BATCH).await,
         };
         if received == 0 {
             return;
-        }
-        if lease
-            .as_ref()
-            .is_some_and(|held| held.since.elapsed() >= HOLD)
-        {
-            lease = None;
         }
         let batch = std::mem::take(&mut jobs);
         // A panic fails this batch's senders (they are answered 500), not the writer.
