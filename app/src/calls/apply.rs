@@ -130,9 +130,11 @@ struct Pending {
     follow_ups: Vec<NewFollowUp>,
 }
 
-#[derive(Debug)]
+/// Serialized as the statement's JSON row.
+#[derive(Debug, serde::Serialize)]
 struct Hold {
     org_id: i64,
+    #[serde(rename = "id")]
     invoice_id: i64,
     until: i64,
     reason: String,
@@ -195,18 +197,7 @@ impl Pending {
                     ("reason", "TEXT"),
                 ])
             );
-            let rows: Vec<serde_json::Value> = holds
-                .iter()
-                .map(|hold| {
-                    serde_json::json!({
-                        "id": hold.invoice_id,
-                        "org_id": hold.org_id,
-                        "until": hold.until,
-                        "reason": hold.reason,
-                    })
-                })
-                .collect();
-            script.statement(&sql).json(&rows.into());
+            script.statement(&sql).json(&holds);
         }
         let follow_ups = std::mem::take(&mut self.follow_ups);
         if !follow_ups.is_empty() {
@@ -230,33 +221,44 @@ impl Pending {
                 ]),
                 Status::Pending.as_str(),
             );
-            let rows: Vec<serde_json::Value> = follow_ups
+            #[derive(serde::Serialize)]
+            struct Written<'a> {
+                org_id: i64,
+                invoice_id: i64,
+                customer_id: i64,
+                step_offset_days: i64,
+                step_date: &'a str,
+                max_attempts: i64,
+                due_at: i64,
+                last_reason: String,
+                created_at: i64,
+            }
+            let rows: Vec<Written> = follow_ups
                 .iter()
-                .map(|new| {
-                    serde_json::json!({
-                        "org_id": new.org_id,
-                        "invoice_id": new.invoice_id,
-                        "customer_id": new.customer_id,
-                        "step_offset_days": new.offset,
-                        "step_date": new.day,
-                        "max_attempts": new.max_attempts,
-                        "due_at": new.due_at,
-                        "last_reason": format!("Follow-up: {}", new.reason),
-                        "created_at": new.at,
-                    })
+                .map(|new| Written {
+                    org_id: new.org_id,
+                    invoice_id: new.invoice_id,
+                    customer_id: new.customer_id,
+                    step_offset_days: new.offset,
+                    step_date: &new.day,
+                    max_attempts: new.max_attempts,
+                    due_at: new.due_at,
+                    last_reason: format!("Follow-up: {}", new.reason),
+                    created_at: new.at,
                 })
                 .collect();
-            script.statement(&sql).json(&rows.into());
+            script.statement(&sql).json(&rows);
         }
     }
 }
 
 /// Everything a report is checked against, read in one statement: the reminder,
 /// its latest attempt, the invoice's due date and other open reminders, and which events of
-/// that attempt were applied already.
-#[derive(sqlx::FromRow)]
+/// that attempt were applied already. Read as one JSON array ([`facts_item`]), in field order:
+/// a batch's facts come back as one value, where a row each would be a hand-over each from
+/// SQLite's connection thread.
+#[derive(serde::Deserialize)]
 struct FactsRow {
-    #[sqlx(flatten)]
     row: Row,
     attempt_id: Option<i64>,
     attempt_no: Option<i64>,
@@ -268,7 +270,6 @@ struct FactsRow {
     /// The latest attempt's applied events, one bit each ([`SEEN_BITS`]).
     seen: i64,
 }
-
 /// A reminder as a report sees it.
 #[derive(Debug, Clone)]
 struct Facts {
@@ -314,13 +315,24 @@ const SEEN_BITS: [(i64, EventType); 3] = [
     (4, EventType::CallFailed),
 ];
 
-/// [`FACTS_OF`] without its condition.
+/// A reminder's [`FactsRow`] as a JSON array (text), and the `FROM` it reads, whose reminder
+/// is `r`.
 ///
 /// The applied events are found through the attempt's own deliveries (`attempt_id`, a handful
 /// of rows), never through `source`: an index leading with `source` matches every delivery
 /// ever received, and PostgreSQL, planning while the table was still small, picked one and
 /// filtered all of them for each reminder once it had grown.
-static FACTS: LazyLock<String> = LazyLock::new(|| {
+fn facts_item(dialect: Dialect) -> &'static (String, &'static str) {
+    static SQLITE: LazyLock<(String, &str)> = LazyLock::new(|| build_facts_item(Dialect::Sqlite));
+    static POSTGRES: LazyLock<(String, &str)> =
+        LazyLock::new(|| build_facts_item(Dialect::Postgres));
+    match dialect {
+        Dialect::Sqlite => &SQLITE,
+        Dialect::Postgres => &POSTGRES,
+    }
+}
+
+fn build_facts_item(dialect: Dialect) -> (String, &'static str) {
     let columns = COLUMNS
         .split(", ")
         .map(|c| format!("r.{c}"))
@@ -336,37 +348,77 @@ static FACTS: LazyLock<String> = LazyLock::new(|| {
         })
         .collect::<Vec<_>>()
         .join(" ");
-    format!(
-        "SELECT {columns}, a.id AS attempt_id, a.attempt_no, a.status AS attempt_status, \
-           a.dialled_at, i.due_date, i.source AS invoice_source, \
-           (SELECT COUNT(*) FROM reminders o WHERE o.invoice_id = r.invoice_id \
-              AND +o.org_id = r.org_id AND o.id <> r.id AND o.status IN {OPEN}) AS others_open, \
-           (SELECT COALESCE(SUM(CASE w.event_key {seen} ELSE 0 END), 0) FROM webhook_events w \
-              WHERE w.attempt_id = a.id AND w.event_key IS NOT NULL) AS seen \
-         FROM reminders r \
+    let item = dialect.json_array_text(&format!(
+        "{row}, a.id, a.attempt_no, a.status, a.dialled_at, i.due_date, i.source, \
+         (SELECT COUNT(*) FROM reminders o WHERE o.invoice_id = r.invoice_id \
+            AND +o.org_id = r.org_id AND o.id <> r.id AND o.status IN {OPEN}), \
+         (SELECT COALESCE(SUM(CASE w.event_key {seen} ELSE 0 END), 0) FROM webhook_events w \
+            WHERE w.attempt_id = a.id AND w.event_key IS NOT NULL)",
+        row = dialect.json_array(&columns),
+    ));
+    let from = "FROM reminders r \
          LEFT JOIN invoices i ON i.id = r.invoice_id \
          LEFT JOIN call_attempts a ON a.reminder_id = r.id AND a.attempt_no = \
-           (SELECT MAX(attempt_no) FROM call_attempts WHERE reminder_id = r.id)",
+           (SELECT MAX(attempt_no) FROM call_attempts WHERE reminder_id = r.id)";
+    (item, from)
+}
+
+/// A scalar subquery: the facts of every reminder whose id is in the JSON array bound as
+/// argument `$arg`, as one JSON array (text). [`Session::prefetched`] takes its value.
+pub fn facts_listed(dialect: Dialect, arg: usize) -> String {
+    let (item, from) = facts_item(dialect);
+    format!(
+        "(SELECT {} {from} WHERE r.id IN ({}))",
+        dialect.json_list(item),
+        dialect.json_values_at(arg, "BIGINT"),
     )
-});
+}
 
-/// One reminder's [`FactsRow`].
-static FACTS_OF: LazyLock<String> = LazyLock::new(|| format!("{} WHERE r.id = $1", *FACTS));
+fn decode_facts(json: &str) -> Result<Vec<Facts>, sqlx::Error> {
+    let rows: Vec<FactsRow> =
+        serde_json::from_str(json).map_err(|err| sqlx::Error::Decode(Box::new(err)))?;
+    Ok(rows.into_iter().map(Facts::from).collect())
+}
 
-/// The reminder's facts as stored (on PostgreSQL after taking its row lock, so that they are
-/// read after any transaction that held it has committed).
-async fn read_facts(tx: &mut Conn, reminder_id: i64) -> Result<Option<Facts>, sqlx::Error> {
-    if Dialect::of(tx) == Dialect::Postgres {
-        sqlx::query("SELECT id FROM reminders WHERE id = $1 FOR UPDATE")
-            .bind(reminder_id)
-            .execute(&mut *tx)
-            .await?;
+/// Takes the row locks of the reminders `ids` on PostgreSQL, in id order, so that what is read
+/// next is read after any transaction that held one has committed (SQLite's write lock, taken
+/// by `BEGIN IMMEDIATE`, covers everything).
+pub async fn lock_reminders(tx: &mut Conn, ids: &[i64]) -> Result<(), sqlx::Error> {
+    let dialect = Dialect::of(tx);
+    if dialect != Dialect::Postgres || ids.is_empty() {
+        return Ok(());
     }
-    let read: Option<FactsRow> = sqlx::query_as(&FACTS_OF)
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let sql = format!(
+        "SELECT id FROM reminders WHERE id IN ({}) ORDER BY id FOR UPDATE",
+        dialect.json_values("BIGINT")
+    );
+    sqlx::query(&sql)
+        .bind(serde_json::Value::from(ids).to_string())
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// The reminder's facts as stored (on PostgreSQL after taking its row lock).
+async fn read_facts(tx: &mut Conn, reminder_id: i64) -> Result<Option<Facts>, sqlx::Error> {
+    lock_reminders(tx, &[reminder_id]).await?;
+    let (item, from) = facts_item(Dialect::of(tx));
+    let sql = format!("SELECT {item} {from} WHERE r.id = $1");
+    let read: Option<String> = sqlx::query_scalar(&sql)
         .bind(reminder_id)
         .fetch_optional(&mut *tx)
         .await?;
-    Ok(read.map(Facts::from))
+    match read {
+        None => Ok(None),
+        Some(json) => {
+            let row: FactsRow =
+                serde_json::from_str(&json).map_err(|err| sqlx::Error::Decode(Box::new(err)))?;
+            Ok(Some(Facts::from(row)))
+        }
+    }
 }
 
 /// A failure after the session began to write: the transaction must be rolled back.
@@ -417,9 +469,9 @@ impl Session {
         self.fresh.clear();
     }
 
-    /// Reads the facts of every reminder in `ids` in one statement, ahead of their reports
-    /// (on PostgreSQL after taking their row locks, in id order).
-    pub async fn prefetch(&mut self, tx: &mut Conn, ids: &[i64]) -> Result<(), sqlx::Error> {
+    /// The reminders of `ids` whose facts this session has not read, in id order: what
+    /// [`facts_listed`] is to read ahead of their reports.
+    pub fn unread(&self, ids: &[i64]) -> Vec<i64> {
         let mut ids: Vec<i64> = ids
             .iter()
             .copied()
@@ -427,28 +479,31 @@ impl Session {
             .collect();
         ids.sort_unstable();
         ids.dedup();
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let dialect = Dialect::of(tx);
-        // The ids as one JSON argument: one statement, kept prepared, for any number.
-        let ids = serde_json::Value::from(ids).to_string();
-        let listed = dialect.json_values("BIGINT");
-        if dialect == Dialect::Postgres {
-            let sql =
-                format!("SELECT id FROM reminders WHERE id IN ({listed}) ORDER BY id FOR UPDATE");
-            sqlx::query(&sql)
-                .bind(ids.as_str())
-                .execute(&mut *tx)
-                .await?;
-        }
-        let sql = format!("{} WHERE r.id IN ({listed})", *FACTS);
-        let query = sqlx::query_as::<_, FactsRow>(&sql).bind(ids);
-        for read in query.fetch_all(&mut *tx).await? {
-            let facts = Facts::from(read);
+        ids
+    }
+
+    /// Keeps the facts [`facts_listed`] read, for the reports about them.
+    pub fn prefetched(&mut self, json: &str) -> Result<(), sqlx::Error> {
+        for facts in decode_facts(json)? {
             self.fresh.insert(facts.row.id, facts);
         }
         Ok(())
+    }
+
+    /// Reads the facts of every reminder in `ids` in one statement, ahead of their reports
+    /// (on PostgreSQL after taking their row locks, in id order).
+    pub async fn prefetch(&mut self, tx: &mut Conn, ids: &[i64]) -> Result<(), sqlx::Error> {
+        let ids = self.unread(ids);
+        if ids.is_empty() {
+            return Ok(());
+        }
+        lock_reminders(tx, &ids).await?;
+        let sql = format!("SELECT {}", facts_listed(Dialect::of(tx), 1));
+        let read: String = sqlx::query_scalar(&sql)
+            .bind(serde_json::Value::from(ids).to_string())
+            .fetch_one(&mut *tx)
+            .await?;
+        self.prefetched(&read)
     }
 
     /// The reminder as the report must see it: from this session if it decided the

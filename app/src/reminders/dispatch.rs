@@ -656,28 +656,44 @@ impl Reports {
              FROM v WHERE call_attempts.id = v.id",
             script.dialect().json_rows(&ATTEMPT_COLUMNS)
         );
-        let rows: Vec<serde_json::Value> = attempts
+        #[derive(serde::Serialize)]
+        struct Written<'a> {
+            id: i64,
+            status: &'a str,
+            answered_at: Option<i64>,
+            ended_at: Option<i64>,
+            outcome: &'a str,
+            reason: &'a str,
+            has_details: i64,
+            conversation: i64,
+            duration_seconds: Option<i64>,
+            response: &'a str,
+            notes: &'a str,
+            promised_date: &'a str,
+            callback_at: Option<i64>,
+        }
+        let rows: Vec<Written> = attempts
             .iter()
             .map(|write| {
                 let details = write.details.as_ref();
-                serde_json::json!({
-                    "id": write.id,
-                    "status": write.status,
-                    "answered_at": write.answered_at,
-                    "ended_at": write.ended_at,
-                    "outcome": write.outcome,
-                    "reason": write.reason,
-                    "has_details": i64::from(details.is_some()),
-                    "conversation": i64::from(details.is_some_and(|d| d.conversation)),
-                    "duration_seconds": details.and_then(|d| d.duration_seconds),
-                    "response": details.map_or("", |d| d.response.as_str()),
-                    "notes": details.map_or("", |d| d.notes.as_str()),
-                    "promised_date": details.map_or("", |d| d.promised_date.as_str()),
-                    "callback_at": details.and_then(|d| d.callback_at),
-                })
+                Written {
+                    id: write.id,
+                    status: write.status,
+                    answered_at: write.answered_at,
+                    ended_at: write.ended_at,
+                    outcome: &write.outcome,
+                    reason: &write.reason,
+                    has_details: i64::from(details.is_some()),
+                    conversation: i64::from(details.is_some_and(|d| d.conversation)),
+                    duration_seconds: details.and_then(|d| d.duration_seconds),
+                    response: details.map_or("", |d| d.response.as_str()),
+                    notes: details.map_or("", |d| d.notes.as_str()),
+                    promised_date: details.map_or("", |d| d.promised_date.as_str()),
+                    callback_at: details.and_then(|d| d.callback_at),
+                }
             })
             .collect();
-        script.statement(&sql).json(&rows.into());
+        script.statement(&sql).json(&rows);
     }
 }
 

@@ -40,7 +40,7 @@ impl Actor {
 }
 
 /// A stored reminder.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Deserialize)]
 pub struct Row {
     pub id: i64,
     pub org_id: i64,
@@ -258,14 +258,16 @@ pub struct Pending {
     events: Vec<HistoryEvent>,
 }
 
-/// A history row to append.
-#[derive(Debug, Clone)]
+/// A history row to append (serialized as the statement's JSON row).
+#[derive(Debug, Clone, serde::Serialize)]
 struct HistoryEvent {
     org_id: i64,
     reminder_id: i64,
     at: i64,
     transition: &'static str,
+    #[serde(rename = "from_status")]
     from: &'static str,
+    #[serde(rename = "to_status")]
     to: &'static str,
     reason: String,
     param_at: Option<i64>,
@@ -363,23 +365,33 @@ impl Pending {
                     ("updated_at", "BIGINT"),
                 ])
             );
-            let rows: Vec<serde_json::Value> = rows
+            #[derive(serde::Serialize)]
+            struct Written<'a> {
+                id: i64,
+                status: &'a str,
+                attempts: i64,
+                dialled: i64,
+                due_at: i64,
+                claimed_by: &'a str,
+                lease_until: Option<i64>,
+                last_reason: &'a str,
+                updated_at: i64,
+            }
+            let rows: Vec<Written> = rows
                 .iter()
-                .map(|(row, updated_at)| {
-                    serde_json::json!({
-                        "id": row.id,
-                        "status": row.status,
-                        "attempts": row.attempts,
-                        "dialled": row.dialled,
-                        "due_at": row.due_at,
-                        "claimed_by": row.claimed_by,
-                        "lease_until": row.lease_until,
-                        "last_reason": row.last_reason,
-                        "updated_at": updated_at,
-                    })
+                .map(|(row, updated_at)| Written {
+                    id: row.id,
+                    status: &row.status,
+                    attempts: row.attempts,
+                    dialled: row.dialled,
+                    due_at: row.due_at,
+                    claimed_by: &row.claimed_by,
+                    lease_until: row.lease_until,
+                    last_reason: &row.last_reason,
+                    updated_at: *updated_at,
                 })
                 .collect();
-            script.statement(&sql).json(&rows.into());
+            script.statement(&sql).json(&rows);
         }
         let events = std::mem::take(&mut self.events);
         if !events.is_empty() {
@@ -403,24 +415,7 @@ impl Pending {
                     ("attempt_id", "BIGINT"),
                 ])
             );
-            let rows: Vec<serde_json::Value> = events
-                .iter()
-                .map(|event| {
-                    serde_json::json!({
-                        "org_id": event.org_id,
-                        "reminder_id": event.reminder_id,
-                        "at": event.at,
-                        "transition": event.transition,
-                        "from_status": event.from,
-                        "to_status": event.to,
-                        "reason": event.reason,
-                        "param_at": event.param_at,
-                        "actor": event.actor,
-                        "attempt_id": event.attempt_id,
-                    })
-                })
-                .collect();
-            script.statement(&sql).json(&rows.into());
+            script.statement(&sql).json(&events);
         }
     }
 }

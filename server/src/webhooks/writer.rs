@@ -5,9 +5,9 @@
 //! paying for its own `BEGIN` and `COMMIT` and for the pool's hand-over between them. Instead,
 //! handlers hand their report to a writer task, which takes every report that queued up while
 //! it was busy and applies them in one transaction: `BEGIN IMMEDIATE`, one statement finding
-//! the deliveries received before, one reading each report's reminder, then the batch's writes
-//! decided in memory ([`Session`]) with one statement per table, one statement storing every
-//! delivery with its answer, one `COMMIT`. Each sender is answered only after
+//! the deliveries received before and reading each report's reminder (as one row of JSON),
+//! then the batch's writes decided in memory ([`Session`]) with one statement per table, one
+//! statement storing every delivery with its answer, one `COMMIT`. Each sender is answered only after
 //! that commit, so an answer of 200 still means "stored" and a crash loses nothing that was
 //! acknowledged.
 //!
@@ -16,7 +16,7 @@
 //! `BEGIN` and `COMMIT` are each a trip to SQLite's connection thread that also waits for the
 //! writer to acknowledge the answer, on two busy cores a wait for a thread to be scheduled
 //! twice over. Here `BEGIN IMMEDIATE` is a plain statement and `COMMIT` ends the write script,
-//! which saves the commit's trip and both waits. (The reads stay statements of their own:
+//! which saves the commit's trip and both waits. (The read stays a statement of its own:
 //! sqlx's SQLite worker panics when a later statement of a multi-statement execution fails to
 //! prepare, as one naming a missing table does.)
 //!
@@ -491,15 +491,7 @@ async fn decide(
     session: &mut Session,
     timer: &mut Phases,
 ) -> Result<Vec<(Answer, Option<i64>)>, Failure> {
-    let known = begin(conn, dialect, deliveries).await?;
-    // Every new report's reminder, read in one statement.
-    let reminders: Vec<i64> = deliveries
-        .iter()
-        .filter(|delivery| !known.contains_key(&delivery.key))
-        .filter_map(|delivery| delivery.report.as_ref().ok())
-        .map(|report| report.reminder_id)
-        .collect();
-    session.prefetch(conn, &reminders).await?;
+    let known = begin(conn, dialect, deliveries, session).await?;
     timer.mark("read");
     let mut connected: HashMap<i64, bool> = HashMap::new();
     let mut answers: Vec<(Answer, Option<i64>)> = Vec::with_capacity(deliveries.len());
@@ -647,12 +639,18 @@ impl Phases {
     }
 }
 
-/// Begins the batch's transaction and finds the deliveries of the batch that were received
-/// before, by key (on PostgreSQL after taking a lock per delivery).
+/// Begins the batch's transaction, finds the deliveries of the batch that were received
+/// before, by key, and reads ahead the facts of every report's reminder into `session` (on
+/// PostgreSQL after taking a lock per delivery and the reminders' row locks).
+///
+/// Both reads are one statement of one row: SQLite's connection thread hands each row, and
+/// each statement's end, to this one separately, and on two busy cores every hand-over waits
+/// for a thread to be woken.
 async fn begin(
     conn: &mut Conn,
     dialect: Dialect,
     deliveries: &[&Delivery],
+    session: &mut Session,
 ) -> Result<HashMap<String, Known>, sqlx::Error> {
     let mut keys: Vec<&str> = deliveries
         .iter()
@@ -664,30 +662,60 @@ async fn begin(
     keys.sort_unstable();
     // The keys as one JSON argument: one statement, kept prepared, for any number of them.
     let listed = serde_json::Value::from(keys).to_string();
-    let keys_in = dialect.json_values("TEXT");
+    // Every report's reminder (one whose delivery was received before is read for nothing).
+    let reminders = session.unread(
+        &deliveries
+            .iter()
+            .filter_map(|delivery| delivery.report.as_ref().ok())
+            .map(|report| report.reminder_id)
+            .collect::<Vec<_>>(),
+    );
     match dialect {
         // The write lock from the start: the batch reads before it writes.
-        Dialect::Sqlite => sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?,
+        Dialect::Sqlite => {
+            sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+        }
         Dialect::Postgres => {
             sqlx::query("BEGIN").execute(&mut *conn).await?;
             // Two deliveries of one report at once (on two instances): the second waits here
             // until the first has committed, then finds it (and is answered as a repeat).
             let sql = format!(
-                "SELECT pg_advisory_xact_lock(hashtext(k)) FROM ({keys_in}) AS v(k) ORDER BY k"
+                "SELECT pg_advisory_xact_lock(hashtext(k)) FROM ({}) AS v(k) ORDER BY k",
+                dialect.json_values("TEXT")
             );
             sqlx::query(&sql)
                 .bind(listed.as_str())
                 .execute(&mut *conn)
-                .await?
+                .await?;
+            apply::lock_reminders(conn, &reminders).await?;
         }
+    }
+    static READ: OnceLock<[String; 2]> = OnceLock::new();
+    let read = READ.get_or_init(|| {
+        [Dialect::Sqlite, Dialect::Postgres].map(|dialect| {
+            format!(
+                "SELECT (SELECT {} FROM webhook_events \
+                   WHERE source = '{SOURCE}' AND delivery_key IN ({})), {}",
+                dialect
+                    .json_list(&dialect.json_array_text("delivery_key, id, status_code, result")),
+                dialect.json_values_at(1, "TEXT"),
+                apply::facts_listed(dialect, 2),
+            )
+        })
+    });
+    let sql = match dialect {
+        Dialect::Sqlite => &read[0],
+        Dialect::Postgres => &read[1],
     };
-    let sql = format!(
-        "SELECT delivery_key, id, status_code, result FROM webhook_events \
-         WHERE source = '{SOURCE}' AND delivery_key IN ({keys_in})"
-    );
-    let query = sqlx::query_as::<_, (String, i64, i64, String)>(&sql).bind(listed);
-    let rows = query.fetch_all(&mut *conn).await?;
-    Ok(rows
+    let (known, facts): (String, String) = sqlx::query_as(sql)
+        .bind(listed)
+        .bind(serde_json::Value::from(reminders).to_string())
+        .fetch_one(&mut *conn)
+        .await?;
+    session.prefetched(&facts)?;
+    let known: Vec<(String, i64, i64, String)> =
+        serde_json::from_str(&known).map_err(|err| sqlx::Error::Decode(Box::new(err)))?;
+    Ok(known
         .into_iter()
         .map(|(key, id, status_code, result)| {
             (
@@ -732,39 +760,54 @@ fn store(script: &mut Script, records: &[Record<'_>], repeats: &HashMap<&str, i6
             ("deliveries", "BIGINT"),
         ])
     );
-    let mut rows: Vec<serde_json::Value> = records
+    #[derive(serde::Serialize)]
+    struct Written<'a> {
+        delivery_key: &'a str,
+        headers: &'a str,
+        body: &'a str,
+        received_at: i64,
+        status_code: u16,
+        result: &'a str,
+        event_type: &'a str,
+        org_id: Option<i64>,
+        reminder_id: Option<i64>,
+        attempt_id: Option<i64>,
+        event_key: Option<&'a str>,
+        deliveries: i64,
+    }
+    let mut rows: Vec<Written> = records
         .iter()
-        .map(|record| {
-            serde_json::json!({
-                "delivery_key": record.delivery.key,
-                "headers": record.delivery.headers,
-                "body": record.delivery.body,
-                "received_at": to_millis(record.delivery.now),
-                "status_code": record.status.as_u16(),
-                "result": record.result,
-                "event_type": record.event_type,
-                "org_id": record.org_id,
-                "reminder_id": record.reminder_id,
-                "attempt_id": record.attempt_id,
-                "event_key": record.event_key,
-                "deliveries": record.deliveries,
-            })
+        .map(|record| Written {
+            delivery_key: &record.delivery.key,
+            headers: &record.delivery.headers,
+            body: &record.delivery.body,
+            received_at: to_millis(record.delivery.now),
+            status_code: record.status.as_u16(),
+            result: &record.result,
+            event_type: record.event_type,
+            org_id: record.org_id,
+            reminder_id: record.reminder_id,
+            attempt_id: record.attempt_id,
+            event_key: record.event_key.as_deref(),
+            deliveries: record.deliveries,
         })
         .collect();
     // A repeat always meets its row: only the count is taken from it.
-    rows.extend(repeats.iter().map(|(key, count)| {
-        serde_json::json!({
-            "delivery_key": key,
-            "headers": "",
-            "body": "",
-            "received_at": 0,
-            "status_code": 0,
-            "result": "",
-            "event_type": "",
-            "deliveries": count,
-        })
+    rows.extend(repeats.iter().map(|(key, count)| Written {
+        delivery_key: key,
+        headers: "",
+        body: "",
+        received_at: 0,
+        status_code: 0,
+        result: "",
+        event_type: "",
+        org_id: None,
+        reminder_id: None,
+        attempt_id: None,
+        event_key: None,
+        deliveries: *count,
     }));
-    script.statement(&sql).json(&rows.into());
+    script.statement(&sql).json(&rows);
 }
 
 /// The answer to a refused report and its delivery's row: shown on the reminder's page only
