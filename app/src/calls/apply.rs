@@ -24,7 +24,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use super::report::{CallReport, EventType, ReportedEvent, Response};
 use crate::db::time::to_millis;
-use crate::db::{Conn, Dialect, Script};
+use crate::db::{Conn, Dialect, Script, from_json};
 use crate::reminders::dispatch::{self, AttemptDetails, CallEvent, Reported, Reports};
 use crate::reminders::machine::Status;
 use crate::reminders::profile::BusinessProfile;
@@ -254,7 +254,7 @@ impl Pending {
 
 /// Everything a report is checked against, read in one statement: the reminder,
 /// its latest attempt, the invoice's due date and other open reminders, and which events of
-/// that attempt were applied already. Read as one JSON array ([`facts_item`]), in field order:
+/// that attempt were applied already. Read as one JSON array ([`FactsSql`]), in field order:
 /// a batch's facts come back as one value, where a row each would be a hand-over each from
 /// SQLite's connection thread.
 #[derive(serde::Deserialize)]
@@ -270,6 +270,7 @@ struct FactsRow {
     /// The latest attempt's applied events, one bit each ([`SEEN_BITS`]).
     seen: i64,
 }
+
 /// A reminder as a report sees it.
 #[derive(Debug, Clone)]
 struct Facts {
@@ -315,69 +316,71 @@ const SEEN_BITS: [(i64, EventType); 3] = [
     (4, EventType::CallFailed),
 ];
 
-/// A reminder's [`FactsRow`] as a JSON array (text), and the `FROM` it reads, whose reminder
-/// is `r`.
+/// A reminder's [`FactsRow`] as a JSON array (text), read from [`FACTS_FROM`], and the
+/// statement reading one reminder's.
 ///
 /// The applied events are found through the attempt's own deliveries (`attempt_id`, a handful
 /// of rows), never through `source`: an index leading with `source` matches every delivery
 /// ever received, and PostgreSQL, planning while the table was still small, picked one and
 /// filtered all of them for each reminder once it had grown.
-fn facts_item(dialect: Dialect) -> &'static (String, &'static str) {
-    static SQLITE: LazyLock<(String, &str)> = LazyLock::new(|| build_facts_item(Dialect::Sqlite));
-    static POSTGRES: LazyLock<(String, &str)> =
-        LazyLock::new(|| build_facts_item(Dialect::Postgres));
+struct FactsSql {
+    item: String,
+    one: String,
+}
+
+/// Where [`FactsSql::item`] reads from; the reminder is `r`.
+const FACTS_FROM: &str = "FROM reminders r \
+     LEFT JOIN invoices i ON i.id = r.invoice_id \
+     LEFT JOIN call_attempts a ON a.reminder_id = r.id AND a.attempt_no = \
+       (SELECT MAX(attempt_no) FROM call_attempts WHERE reminder_id = r.id)";
+
+fn facts_sql(dialect: Dialect) -> &'static FactsSql {
+    static SQLITE: LazyLock<FactsSql> = LazyLock::new(|| FactsSql::new(Dialect::Sqlite));
+    static POSTGRES: LazyLock<FactsSql> = LazyLock::new(|| FactsSql::new(Dialect::Postgres));
     match dialect {
         Dialect::Sqlite => &SQLITE,
         Dialect::Postgres => &POSTGRES,
     }
 }
 
-fn build_facts_item(dialect: Dialect) -> (String, &'static str) {
-    let columns = COLUMNS
-        .split(", ")
-        .map(|c| format!("r.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let seen = SEEN_BITS
-        .iter()
-        .map(|(bit, event)| {
-            format!(
-                "WHEN CAST(a.id AS TEXT) || ':{}' THEN {bit}",
-                event.as_str()
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" ");
-    let item = dialect.json_array_text(&format!(
-        "{row}, a.id, a.attempt_no, a.status, a.dialled_at, i.due_date, i.source, \
-         (SELECT COUNT(*) FROM reminders o WHERE o.invoice_id = r.invoice_id \
-            AND +o.org_id = r.org_id AND o.id <> r.id AND o.status IN {OPEN}), \
-         (SELECT COALESCE(SUM(CASE w.event_key {seen} ELSE 0 END), 0) FROM webhook_events w \
-            WHERE w.attempt_id = a.id AND w.event_key IS NOT NULL)",
-        row = dialect.json_array(&columns),
-    ));
-    let from = "FROM reminders r \
-         LEFT JOIN invoices i ON i.id = r.invoice_id \
-         LEFT JOIN call_attempts a ON a.reminder_id = r.id AND a.attempt_no = \
-           (SELECT MAX(attempt_no) FROM call_attempts WHERE reminder_id = r.id)";
-    (item, from)
+impl FactsSql {
+    fn new(dialect: Dialect) -> Self {
+        let columns = COLUMNS
+            .split(", ")
+            .map(|c| format!("r.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let seen = SEEN_BITS
+            .iter()
+            .map(|(bit, event)| {
+                format!(
+                    "WHEN CAST(a.id AS TEXT) || ':{}' THEN {bit}",
+                    event.as_str()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+        let item = dialect.json_array_text(&format!(
+            "{row}, a.id, a.attempt_no, a.status, a.dialled_at, i.due_date, i.source, \
+             (SELECT COUNT(*) FROM reminders o WHERE o.invoice_id = r.invoice_id \
+                AND +o.org_id = r.org_id AND o.id <> r.id AND o.status IN {OPEN}), \
+             (SELECT COALESCE(SUM(CASE w.event_key {seen} ELSE 0 END), 0) FROM webhook_events w \
+                WHERE w.attempt_id = a.id AND w.event_key IS NOT NULL)",
+            row = dialect.json_array(&columns),
+        ));
+        let one = format!("SELECT {item} {FACTS_FROM} WHERE r.id = $1");
+        Self { item, one }
+    }
 }
 
 /// A scalar subquery: the facts of every reminder whose id is in the JSON array bound as
 /// argument `$arg`, as one JSON array (text). [`Session::prefetched`] takes its value.
 pub fn facts_listed(dialect: Dialect, arg: usize) -> String {
-    let (item, from) = facts_item(dialect);
     format!(
-        "(SELECT {} {from} WHERE r.id IN ({}))",
-        dialect.json_list(item),
+        "(SELECT {} {FACTS_FROM} WHERE r.id IN ({}))",
+        dialect.json_list(&facts_sql(dialect).item),
         dialect.json_values_at(arg, "BIGINT"),
     )
-}
-
-fn decode_facts(json: &str) -> Result<Vec<Facts>, sqlx::Error> {
-    let rows: Vec<FactsRow> =
-        serde_json::from_str(json).map_err(|err| sqlx::Error::Decode(Box::new(err)))?;
-    Ok(rows.into_iter().map(Facts::from).collect())
 }
 
 /// Takes the row locks of the reminders `ids` on PostgreSQL, in id order, so that what is read
@@ -405,20 +408,12 @@ pub async fn lock_reminders(tx: &mut Conn, ids: &[i64]) -> Result<(), sqlx::Erro
 /// The reminder's facts as stored (on PostgreSQL after taking its row lock).
 async fn read_facts(tx: &mut Conn, reminder_id: i64) -> Result<Option<Facts>, sqlx::Error> {
     lock_reminders(tx, &[reminder_id]).await?;
-    let (item, from) = facts_item(Dialect::of(tx));
-    let sql = format!("SELECT {item} {from} WHERE r.id = $1");
-    let read: Option<String> = sqlx::query_scalar(&sql)
+    let read: Option<String> = sqlx::query_scalar(&facts_sql(Dialect::of(tx)).one)
         .bind(reminder_id)
         .fetch_optional(&mut *tx)
         .await?;
-    match read {
-        None => Ok(None),
-        Some(json) => {
-            let row: FactsRow =
-                serde_json::from_str(&json).map_err(|err| sqlx::Error::Decode(Box::new(err)))?;
-            Ok(Some(Facts::from(row)))
-        }
-    }
+    read.map(|json| from_json::<FactsRow>(&json).map(Facts::from))
+        .transpose()
 }
 
 /// A failure after the session began to write: the transaction must be rolled back.
@@ -484,7 +479,8 @@ impl Session {
 
     /// Keeps the facts [`facts_listed`] read, for the reports about them.
     pub fn prefetched(&mut self, json: &str) -> Result<(), sqlx::Error> {
-        for facts in decode_facts(json)? {
+        for read in from_json::<Vec<FactsRow>>(json)? {
+            let facts = Facts::from(read);
             self.fresh.insert(facts.row.id, facts);
         }
         Ok(())

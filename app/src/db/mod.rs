@@ -171,6 +171,12 @@ impl Dialect {
     }
 }
 
+/// Decodes JSON text a statement returned (see [`Dialect::json_list`]); text that does not
+/// decode is the database's answer failing to decode, like a column of the wrong type.
+pub fn from_json<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, sqlx::Error> {
+    serde_json::from_str(json).map_err(|err| sqlx::Error::Decode(Box::new(err)))
+}
+
 /// `$from, $from+1, …`: `count` numbered placeholders for a list in a statement whose other
 /// parameters come first (both backends accept `$n`).
 pub fn numbered(from: usize, count: usize) -> String {

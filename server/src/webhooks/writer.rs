@@ -7,9 +7,9 @@
 //! it was busy and applies them in one transaction: `BEGIN IMMEDIATE`, one statement finding
 //! the deliveries received before and reading each report's reminder (as one row of JSON),
 //! then the batch's writes decided in memory ([`Session`]) with one statement per table, one
-//! statement storing every delivery with its answer, one `COMMIT`. Each sender is answered only after
-//! that commit, so an answer of 200 still means "stored" and a crash loses nothing that was
-//! acknowledged.
+//! statement storing every delivery with its answer, one `COMMIT`. Each sender is answered
+//! only after that commit, so an answer of 200 still means "stored" and a crash loses nothing
+//! that was acknowledged.
 //!
 //! The transaction is begun and ended by the batch's own statements, on the writing
 //! connection it holds (`Db::writing_connection`), rather than by sqlx's transaction: there
@@ -56,7 +56,7 @@ use app::calls::apply::{self, ApplyError, Session, WriteBack};
 use app::calls::live::Hub;
 use app::calls::report::CallReport;
 use app::db::time::to_millis;
-use app::db::{Conn, Db, Dialect, Script};
+use app::db::{Conn, Db, Dialect, Script, from_json};
 use app::reminders::profile::BusinessProfile;
 
 /// The most reports one transaction takes.
@@ -713,8 +713,7 @@ async fn begin(
         .fetch_one(&mut *conn)
         .await?;
     session.prefetched(&facts)?;
-    let known: Vec<(String, i64, i64, String)> =
-        serde_json::from_str(&known).map_err(|err| sqlx::Error::Decode(Box::new(err)))?;
+    let known: Vec<(String, i64, i64, String)> = from_json(&known)?;
     Ok(known
         .into_iter()
         .map(|(key, id, status_code, result)| {
